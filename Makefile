@@ -1,0 +1,41 @@
+# posoffer: the front door. `make help` lists the targets.
+
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BENCH    ?= .
+BENCHTIME ?= 1x
+
+.PHONY: help build test test-short bench lint fuzz demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the binaries into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./agent/cmd/...
+
+test: ## run every test (race detector on)
+	$(GO) test -race -count=1 ./...
+
+bench: ## run the benchmarks (see BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+fuzz: ## run each fuzzer for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-30s} ./protocol/offer/
+	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $${FUZZTIME:-30s} ./protocol/offer/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-30s} ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $${FUZZTIME:-30s} ./protocol/frame/
+
+demo: build ## evaluate the sample basket against the sample catalog
+	$(BIN)/posoffer-agent eval --catalog deploy/sample/catalog.yaml --basket deploy/sample/basket.json \
+		--tz Asia/Tokyo --store s001 --explain
+
+clean: ## remove build output
+	rm -rf $(BIN)
