@@ -76,6 +76,7 @@ type Offer struct {
 	Limits Limits
 
 	ord        int32 // position in the catalog
+	active     bool  // Status is active
 	validFrom  time.Time
 	validUntil time.Time
 	sched      *schedule
@@ -139,9 +140,11 @@ func Parse(b []byte) (*Catalog, error) {
 	if r == nil {
 		return nil, invalid(p.list)
 	}
-	if v := r.integer("version", 0, 1<<31, 0); v != 1 && !r.has("version") {
-		r.fail("version", "required (the catalog format version, 1)")
-	} else if v != 1 && len(p.list) == 0 {
+	before := len(p.list)
+	switch v := r.integer("version", 0, 1<<31, 0); {
+	case !r.has("version"):
+		r.fail("version", "required: the catalog format version, 1")
+	case v != 1 && len(p.list) == before:
 		r.fail("version", "unsupported catalog format version %d (this build reads version 1)", v)
 	}
 	c := &Catalog{Revision: r.integer("revision", 0, 1<<62, 0), byID: map[string]*Offer{}}
@@ -331,6 +334,7 @@ func parseOffer(p *problems, i int, v any) *Offer {
 		o.Text = o.Name
 	}
 	o.Status = r.str("status", true)
+	o.active = o.Status == StatusActive
 	switch o.Status {
 	case StatusDraft, StatusActive, StatusPaused, StatusEnded, "":
 	default:

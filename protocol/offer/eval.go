@@ -315,7 +315,7 @@ func (s *scratch) skip(in *Input, o *Offer, why string) {
 // offer and the basket, or the reason it is not eligible.
 func (o *Offer) eligible(in *Input, m *moment) string {
 	switch {
-	case o.Status != StatusActive:
+	case !o.active:
 		return "status is " + o.Status
 	case !o.validFrom.IsZero() && m.now.Before(o.validFrom):
 		return "not valid until " + o.validFrom.Format(time.RFC3339)

@@ -14,10 +14,15 @@ import (
 // to be a nudge. An offer with no such keys (a basket-wide condition and
 // reward, or a spend threshold a nudge may ask for) is considered for every
 // basket.
+//
+// Keys are the 64-bit hashes of (kind, name), the same the basket's
+// lineIndex computes, so a basket looks each distinct name up once. Two
+// names whose hashes collide share a list; that only adds candidates, and
+// every candidate is checked in full.
 type index struct {
-	bySKU, byCategory, byBrand, byCoupon map[string][]int32
-	always                               []int32
-	size                                 int
+	byKey  map[uint64][]int32
+	always []int32
+	size   int
 }
 
 // keys is a set of anchor keys: the basket must hold at least one.
@@ -44,13 +49,9 @@ func selectorKeys(s *selector) (keys, bool) {
 }
 
 func buildIndex(offers []*Offer) index {
-	x := index{
-		bySKU: map[string][]int32{}, byCategory: map[string][]int32{},
-		byBrand: map[string][]int32{}, byCoupon: map[string][]int32{},
-		size: len(offers),
-	}
+	x := index{byKey: map[uint64][]int32{}, size: len(offers)}
 	for _, o := range offers {
-		if o.Status != StatusActive {
+		if !o.active {
 			continue
 		}
 		k, ok := anchors(o)
@@ -58,17 +59,18 @@ func buildIndex(offers []*Offer) index {
 			x.always = append(x.always, o.ord)
 			continue
 		}
-		file := func(m map[string][]int32, list []string) {
-			for _, key := range list {
-				if l := m[key]; len(l) == 0 || l[len(l)-1] != o.ord {
-					m[key] = append(l, o.ord)
+		file := func(kind uint8, names []string) {
+			for _, name := range names {
+				key := keyOf(kind, name)
+				if l := x.byKey[key]; len(l) == 0 || l[len(l)-1] != o.ord {
+					x.byKey[key] = append(l, o.ord)
 				}
 			}
 		}
-		file(x.bySKU, k.skus)
-		file(x.byCategory, k.categories)
-		file(x.byBrand, k.brands)
-		file(x.byCoupon, k.coupons)
+		file(kindSKU, k.skus)
+		file(kindCategory, k.categories)
+		file(kindBrand, k.brands)
+		file(kindCoupon, k.coupons)
 	}
 	return x
 }
@@ -178,18 +180,11 @@ func (x *index) candidates(b *protocol.Message, s *scratch) []int32 {
 	}
 	s.cands = s.cands[:0]
 	s.add(x.always)
-	for i := range b.Lines {
-		l := &b.Lines[i]
-		s.add(x.bySKU[l.SKU])
-		if l.Category != "" {
-			s.add(x.byCategory[l.Category])
-		}
-		if l.Brand != "" {
-			s.add(x.byBrand[l.Brand])
-		}
+	for _, key := range s.u.index.keys {
+		s.add(x.byKey[key])
 	}
 	for _, code := range b.Coupons {
-		s.add(x.byCoupon[strings.ToUpper(code)])
+		s.add(x.byKey[keyOf(kindCoupon, strings.ToUpper(code))])
 	}
 	return s.cands
 }

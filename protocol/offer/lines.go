@@ -32,7 +32,16 @@ const (
 	kindSKU uint8 = iota
 	kindCategory
 	kindBrand
+	kindCoupon
 )
+
+// keyOf is the hash of a name of a kind: the key of lineIndex slots and of
+// the catalog's index.
+func keyOf(kind uint8, name string) uint64 {
+	return mix(kind, maphash.String(seed, name))
+}
+
+func mix(kind uint8, h uint64) uint64 { return h ^ uint64(kind+1)*0x9e3779b97f4a7c15 }
 
 // lineIndex maps each SKU, category and brand of one basket to the set of
 // its lines, so that a selector finds its lines with one lookup per name it
@@ -42,6 +51,7 @@ type lineIndex struct {
 	lines []protocol.Line
 	slots []slot // open addressing, a power of two, at most half full
 	sets  []lineSet
+	keys  []uint64 // the key of every distinct name, for the catalog index
 	all   lineSet
 }
 
@@ -65,7 +75,7 @@ func (x *lineIndex) reset(lines []protocol.Line) {
 	for i := range x.slots {
 		x.slots[i].line = -1
 	}
-	x.sets = x.sets[:0]
+	x.sets, x.keys = x.sets[:0], x.keys[:0]
 	x.all = lineSet{}
 	for i := range lines {
 		l := &lines[i]
@@ -93,12 +103,13 @@ func name(l *protocol.Line, kind uint8) string {
 func (x *lineIndex) insert(kind uint8, s string, line int) {
 	h := maphash.String(seed, s)
 	mask := uint64(len(x.slots) - 1)
-	for p := (h ^ uint64(kind)*0x9e3779b97f4a7c15) & mask; ; p = (p + 1) & mask {
+	for p := mix(kind, h) & mask; ; p = (p + 1) & mask {
 		e := &x.slots[p]
 		if e.line < 0 {
 			*e = slot{hash: h, kind: kind, line: int32(line), set: int32(len(x.sets))}
 			x.sets = append(x.sets, lineSet{})
 			x.sets[e.set].add(line)
+			x.keys = append(x.keys, mix(kind, h))
 			return
 		}
 		if e.hash == h && e.kind == kind && name(&x.lines[e.line], kind) == s {
@@ -111,7 +122,7 @@ func (x *lineIndex) insert(kind uint8, s string, line int) {
 // find ORs into out the lines whose attribute of this kind is s.
 func (x *lineIndex) find(kind uint8, s string, h uint64, out *lineSet) {
 	mask := uint64(len(x.slots) - 1)
-	for p := (h ^ uint64(kind)*0x9e3779b97f4a7c15) & mask; ; p = (p + 1) & mask {
+	for p := mix(kind, h) & mask; ; p = (p + 1) & mask {
 		e := &x.slots[p]
 		if e.line < 0 {
 			return
