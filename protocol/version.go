@@ -1,0 +1,20 @@
+package protocol
+
+// Version is the protocol version this package speaks: the "v" of every
+// message and the "v1" in every MQTT topic and NATS subject.
+//
+// It is one increasing integer, not a semver. Bump it when a change would
+// make a terminal, agent or HQ tool written against the previous version
+// misread the wire: a field changes meaning or type, a field becomes
+// required, a name on the wire changes. Adding an optional field that older
+// peers ignore does not need a bump. With a bump, add a line to the history
+// below and describe the change in docs/protocol.md.
+//
+// History of versions:
+//
+//   - 1: 2026-11-22: first version. Terminal to agent: basket, checkout,
+//     void, hello. Agent to terminal: offers, ack, error. MQTT topics
+//     posoffer/v1/{store}/{terminal}/in|out and posoffer/v1/{store}/agent/status;
+//     NATS stream POSOFFER_EVENTS over posoffer.v1.events.{store}.{kind};
+//     KV buckets POSOFFER_CATALOG and POSOFFER_PROFILES.
+const Version = 1
