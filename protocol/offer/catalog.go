@@ -12,15 +12,18 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/posoffer/posoffer/protocol"
 )
 
 // Limits on what a catalog may hold.
 const (
 	// MaxAmount is the largest amount of money, in minor units, that an
-	// offer may name.
-	MaxAmount = 1_000_000_000_000
-	// MaxQty is the largest unit count an offer may name.
-	MaxQty = 1_000_000
+	// offer may name: the protocol's limit for a price.
+	MaxAmount = protocol.MaxAmount
+	// MaxQty is the largest unit count an offer may name: the protocol's
+	// limit for a line.
+	MaxQty = protocol.MaxQty
 )
 
 // Statuses of an offer. Only StatusActive offers are ever eligible.
@@ -151,7 +154,7 @@ func Parse(b []byte) (*Catalog, error) {
 	ids := map[string]bool{}
 	for i, v := range r.list("offers") {
 		o := parseOffer(&p, i, v)
-		id, _ := v.(map[string]any)["id"].(string)
+		id := idOf(v)
 		if ids[id] && id != "" {
 			p.add(quoteID("offer", id, i), "id", "duplicate offer id")
 			continue
@@ -316,8 +319,7 @@ var weekdays = map[string]time.Weekday{
 }
 
 func parseOffer(p *problems, i int, v any) *Offer {
-	idGuess, _ := v.(map[string]any)["id"].(string)
-	where := quoteID("offer", idGuess, i)
+	where := quoteID("offer", idOf(v), i)
 	r := newReader(p, where, "", v)
 	if r == nil {
 		return nil
@@ -418,6 +420,14 @@ func parseSchedule(r *reader) *schedule {
 	return s
 }
 
+// idOf returns the id of a document that may not be an object at all, for
+// naming it in errors.
+func idOf(v any) string {
+	m, _ := v.(map[string]any)
+	id, _ := m["id"].(string)
+	return id
+}
+
 // clock parses HH:MM into minutes after midnight; 24:00 is allowed.
 func clock(s string) (int, bool) {
 	if len(s) != 5 || s[2] != ':' {
@@ -432,8 +442,7 @@ func clock(s string) (int, bool) {
 }
 
 func parseSegment(p *problems, i int, v any) *Segment {
-	idGuess, _ := v.(map[string]any)["id"].(string)
-	where := quoteID("segment", idGuess, i)
+	where := quoteID("segment", idOf(v), i)
 	r := newReader(p, where, "", v)
 	if r == nil {
 		return nil

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/posoffer/posoffer/protocol"
 )
 
 // A document is decoded in two steps: JSON or YAML into plain values
@@ -340,22 +342,8 @@ func describe(v any) string {
 	return kindOf(v)
 }
 
-// validID reports whether s is an offer or segment id: [a-z0-9-]{1,64}.
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// validStoreID reports whether s is a store id: [a-z0-9-]{1,32}.
-func validStoreID(s string) bool { return len(s) <= 32 && validID(s) }
+func validID(s string) bool      { return protocol.ValidOfferID(s) }
+func validStoreID(s string) bool { return protocol.ValidStoreID(s) }
 
 func quoteID(kind string, id string, i int) string {
 	if validID(id) {
