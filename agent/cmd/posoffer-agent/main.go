@@ -34,8 +34,10 @@ func main() {
 const usage = `usage: posoffer-agent <command> [flags]
 
 commands:
-  eval      print the offers reply for one basket (see eval -h)
-  version   print the agent and protocol versions
+  eval           print the offers reply for one basket (see eval -h)
+  config sample  print a documented configuration with every key
+  config check   --config FILE: check a configuration and say what is wrong
+  version        print the agent and protocol versions
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -46,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "eval":
 		return evalCmd(args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "posoffer-agent %s (protocol v%d)\n", version, protocolVersion)
 		return exitOK

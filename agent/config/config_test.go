@@ -1,0 +1,77 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestSampleIsValid(t *testing.T) {
+	c, err := Parse("sample.yaml", Sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store != "s001" || c.Location.String() != "Asia/Tokyo" || c.Offers.MaxNudges != 3 || c.MQTT.Listen != "127.0.0.1:1883" {
+		t.Fatalf("sample read as %+v", c)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("a.yaml", []byte("version: 1\nstore: s9\ndata_dir: /d\ntenant_key_file: /k\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Timezone != "UTC" || c.HTTP.Listen != "127.0.0.1:8787" || c.Offers.PointsPer != 100 || c.FirmwareDir != "firmware-configs" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestRefuses(t *testing.T) {
+	const base = "version: 1\nstore: s001\ndata_dir: /d\ntenant_key_file: /k\n"
+	for _, tc := range []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown top key", base + "stor: x\n", []string{"agent.yaml:5: stor: unknown key (this section has: version, store"}},
+		{"unknown nested key", base + "mqtt:\n  brokr: tcp://x:1\n", []string{"agent.yaml:6: mqtt.brokr: unknown key (this section has: broker, listen"}},
+		{"unknown key in list item", base + "serial:\n  - {terminal: t1, port: /dev/ttyS0, model: m, baud: 9600}\n", []string{"agent.yaml:6: serial[0].baud: unknown key"}},
+		{"wrong type", base + "offers:\n  max_nudges: lots\n", []string{"agent.yaml:6: offers.max_nudges: cannot read !!str `lots` as a whole number"}},
+		{"section expected", base + "http: 8787\n", []string{"agent.yaml:5: http: must be a section of keys, got \"8787\""}},
+		{"duplicate key", base + "store: s002\n", []string{"agent.yaml:5: store: given twice (also on line 2)"}},
+		{"no version", "store: s001\ndata_dir: /d\ntenant_key_file: /k\n", []string{"agent.yaml: version: required"}},
+		{"version 2", strings.Replace(base, "version: 1", "version: 2", 1), []string{"agent.yaml:1: version: this agent reads configuration version 1, got 2"}},
+		{"bad store", strings.Replace(base, "s001", "Store 1", 1), []string{`agent.yaml:2: store: must be 1 to 32 characters`}},
+		{"bad zone", base + "timezone: Tokyo\n", []string{`agent.yaml:5: timezone: must be an IANA time zone`}},
+		{"bad broker", base + "mqtt: {broker: 'localhost:1883'}\n", []string{`agent.yaml:5: mqtt.broker: must be tcp://host:port`}},
+		{"bad listen", base + "http: {listen: '8787'}\n", []string{`agent.yaml:5: http.listen: must be host:port`}},
+		{"serial without port", base + "serial:\n  - {terminal: t1, model: m}\n", []string{`agent.yaml:6: serial[0]: port is required`}},
+		{"serial twice", base + "serial:\n  - {terminal: t1, port: a, model: m}\n  - {terminal: t1, port: b, model: m}\n", []string{`agent.yaml:7: serial[1]: terminal "t1" is also serial[0]`}},
+		{"not yaml", "version: [1\n", []string{"agent.yaml: "}},
+		{"empty", "", []string{"agent.yaml: empty file"}},
+		{"every problem at once", "version: 1\nstore: X\nfoo: 1\n", []string{"foo: unknown key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("agent.yaml", []byte(tc.doc))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDeployedSampleIsTheEmbeddedOne(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/posoffer-agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, Sample) {
+		t.Fatal("deploy/posoffer-agent.yaml differs from agent/config/sample.yaml; copy the sample over it")
+	}
+}
