@@ -374,33 +374,43 @@ func civilDate(day int64) string {
 	return time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
 }
 
-// RecordImpressions counts offers and nudges shown to a customer and queues
-// their events. When the outbox is full they are counted as dropped
-// instead of queued; the counters still go up, so limits hold.
-func (s *Store) RecordImpressions(storeID, customerKey string, at time.Time, day int64, offers, nudges []string) error {
-	if len(offers)+len(nudges) == 0 {
-		return nil
-	}
+// Impression is offers and nudges shown to a customer (empty: not
+// identified) at one moment.
+type Impression struct {
+	CustomerKey string
+	At          time.Time
+	Day         int64
+	Offers      []string
+	Nudges      []string
+}
+
+// RecordImpressions counts shown offers and nudges and queues their events,
+// the whole batch in one transaction. When the outbox is full they are
+// counted as dropped instead of queued; the counters still go up, so
+// limits hold.
+func (s *Store) RecordImpressions(storeID string, batch []Impression) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		b := tx.Bucket(bucketCounters)
-		for i, id := range append(offers[:len(offers):len(offers)], nudges...) {
-			if customerKey != "" {
-				k := counterKey(ctrImpressions, day, customerKey, id)
-				if err := b.Put(k, u64(get64(b.Get(k))+1)); err != nil {
+		for _, imp := range batch {
+			for i, id := range append(imp.Offers[:len(imp.Offers):len(imp.Offers)], imp.Nudges...) {
+				if imp.CustomerKey != "" {
+					k := counterKey(ctrImpressions, imp.Day, imp.CustomerKey, id)
+					if err := b.Put(k, u64(get64(b.Get(k))+1)); err != nil {
+						return err
+					}
+				}
+				if int64(get64(m.Get(keyDepth))) >= s.opts.MaxOutbox {
+					if err := m.Put(keyDropped, u64(get64(m.Get(keyDropped))+1)); err != nil {
+						return err
+					}
+					continue
+				}
+				e := &protocol.Event{Kind: protocol.EventImpression, Store: storeID, At: imp.At.UTC(),
+					Customer: imp.CustomerKey, Impression: &protocol.ImpressionEvent{Offer: id, Nudge: i >= len(imp.Offers)}}
+				if err := appendEvent(tx, e); err != nil {
 					return err
 				}
-			}
-			if int64(get64(m.Get(keyDepth))) >= s.opts.MaxOutbox {
-				if err := m.Put(keyDropped, u64(get64(m.Get(keyDropped))+1)); err != nil {
-					return err
-				}
-				continue
-			}
-			e := &protocol.Event{Kind: protocol.EventImpression, Store: storeID, At: at.UTC(), Customer: customerKey,
-				Impression: &protocol.ImpressionEvent{Offer: id, Nudge: i >= len(offers)}}
-			if err := appendEvent(tx, e); err != nil {
-				return err
 			}
 		}
 		return nil

@@ -112,11 +112,11 @@ func TestHistoryIsBounded(t *testing.T) {
 
 func TestOutboxOrderRemoveAndFullPolicy(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "agent.db"), Options{MaxOutbox: 4})
-	if err := s.RecordImpressions("s001", cust, at, 1, []string{"a", "b"}, []string{"c"}); err != nil {
+	if err := s.RecordImpressions("s001", []Impression{{CustomerKey: cust, At: at, Day: 1, Offers: []string{"a", "b"}, Nudges: []string{"c"}}}); err != nil {
 		t.Fatal(err)
 	}
 	// The outbox now holds 3; one more impression fills it, the rest drop.
-	if err := s.RecordImpressions("s001", cust, at, 1, []string{"d", "e"}, nil); err != nil {
+	if err := s.RecordImpressions("s001", []Impression{{CustomerKey: cust, At: at, Day: 1, Offers: []string{"d", "e"}}}); err != nil {
 		t.Fatal(err)
 	}
 	// Checkouts are kept even when full.

@@ -1,0 +1,66 @@
+package service
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// metrics are the agent's Prometheus metrics, all prefixed posoffer_.
+type metrics struct {
+	baskets      prometheus.Counter
+	checkouts    prometheus.Counter
+	dupCheckouts prometheus.Counter
+	dropped      prometheus.Counter
+	eval         prometheus.Histogram
+	replies      *prometheus.CounterVec
+	errors       *prometheus.CounterVec
+	catalog      prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
+	m := &metrics{
+		baskets:      prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_baskets_total", Help: "Baskets evaluated."}),
+		checkouts:    prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_checkouts_total", Help: "Checkouts recorded."}),
+		dupCheckouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_checkouts_repeated_total", Help: "Checkouts of a txn already recorded, answered again and not counted."}),
+		dropped:      prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_impressions_unqueued_total", Help: "Impressions not queued because the writer was behind."}),
+		eval: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "posoffer_eval_seconds", Help: "Time to evaluate one basket.",
+			Buckets: []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3}}),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_replies_total", Help: "Replies sent, by type."}, []string{"type"}),
+		errors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_errors_total", Help: "Error replies, by code."}, []string{"code"}),
+		catalog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_catalog_revision", Help: "Revision of the catalog in use."}),
+	}
+	outbox := func(f func(depth, dropped int64, oldest time.Time) float64) func() float64 {
+		return func() float64 {
+			st, err := s.db.Outbox()
+			if err != nil {
+				return -1
+			}
+			return f(st.Depth, st.Dropped, st.Oldest)
+		}
+	}
+	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.dropped, m.eval, m.replies, m.errors, m.catalog,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_outbox_depth", Help: "Events waiting for HQ."},
+			outbox(func(d, _ int64, _ time.Time) float64 { return float64(d) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_outbox_oldest_seconds", Help: "Age of the oldest event waiting for HQ."},
+			outbox(func(_, _ int64, o time.Time) float64 {
+				if o.IsZero() {
+					return 0
+				}
+				return time.Since(o).Seconds()
+			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_impressions_dropped", Help: "Impressions dropped because the outbox was full."},
+			outbox(func(_, d int64, _ time.Time) float64 { return float64(d) })),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, code := range []string{protocol.CodeBadJSON, protocol.CodeBadMessage, protocol.CodeUnsupportedVersion,
+		protocol.CodeUnknownType, protocol.CodeTooLarge, protocol.CodeCardData, protocol.CodeInternal, protocol.CodeBusy} {
+		m.errors.WithLabelValues(code)
+	}
+	return m, nil
+}

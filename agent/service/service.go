@@ -1,0 +1,309 @@
+// Package service is the agent's core, independent of transport: it takes
+// one terminal message and returns the reply. Transports (MQTT, serial)
+// only move bytes and keep each terminal's messages in order.
+//
+// Invariants:
+//   - The raw loyalty id is turned into customer_key here, first thing, and
+//     goes no further: not to the store, the logs, the metrics or the cloud.
+//   - A checkout is acknowledged only after the store has synced it.
+//   - Bad input of any kind gets an error reply with a stable code and
+//     counts in posoffer_errors_total; Handle never panics on input.
+package service
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/posoffer/posoffer/agent/store"
+	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/offer"
+)
+
+// Options configure a Service.
+type Options struct {
+	Store     string         // this store's id
+	Location  *time.Location // the store's zone
+	TenantKey []byte         // the tenant's HMAC key
+	MaxNudges int
+	PointsPer int64
+	Now       func() time.Time // nil: time.Now
+	Logger    *slog.Logger     // nil: discard
+	Registry  prometheus.Registerer
+}
+
+// Service answers terminal messages.
+type Service struct {
+	opts    Options
+	db      *store.Store
+	catalog atomic.Pointer[offer.Catalog]
+	m       *metrics
+	log     *slog.Logger
+
+	// shown remembers, per open transaction, which offers were already
+	// shown, so a basket re-sent after every scan counts each offer once.
+	mu    sync.Mutex
+	shown map[string]map[string]bool
+
+	imp       chan store.Impression
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New starts a service over an open store. Close stops it.
+func New(db *store.Store, opts Options) (*Service, error) {
+	if len(opts.TenantKey) < 16 {
+		return nil, errors.New("tenant key: at least 16 bytes are required")
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	s := &Service{
+		opts: opts, db: db, log: opts.Logger,
+		shown: map[string]map[string]bool{},
+		imp:   make(chan store.Impression, 4096),
+		done:  make(chan struct{}),
+	}
+	var err error
+	if s.m, err = newMetrics(opts.Registry, s); err != nil {
+		return nil, err
+	}
+	go s.recordImpressions()
+	return s, nil
+}
+
+// Close stops the service after the impressions queued so far are
+// written. Handle must not be called after Close.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() { close(s.imp) })
+	<-s.done
+}
+
+// SetCatalog makes c the catalog that answers from now on.
+func (s *Service) SetCatalog(c *offer.Catalog) {
+	s.catalog.Store(c)
+	s.m.catalog.Set(float64(c.Revision))
+}
+
+// Catalog returns the catalog in use, or nil before the first.
+func (s *Service) Catalog() *offer.Catalog { return s.catalog.Load() }
+
+// CustomerKey derives the customer_key of a loyalty id: the lowercase
+// base32 (no padding) of HMAC-SHA256(tenant key, id), first 26 characters.
+func CustomerKey(tenantKey []byte, loyaltyID string) string {
+	mac := hmac.New(sha256.New, tenantKey)
+	mac.Write([]byte(loyaltyID))
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(mac.Sum(nil))
+	return strings.ToLower(enc[:26])
+}
+
+// Handle answers one message from a terminal. It always returns a reply.
+func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *protocol.Message {
+	if protocol.ContainsCardData(payload) {
+		return s.fail("", &protocol.Error{Code: protocol.CodeCardData,
+			Message: "the message carries payment-card data; it was refused and not kept"})
+	}
+	m, err := protocol.Decode(payload)
+	if err != nil {
+		var pe *protocol.Error
+		if errors.As(err, &pe) {
+			return s.fail(pe.Re, pe)
+		}
+		return s.fail("", err)
+	}
+	switch m.Type {
+	case protocol.TypeBasket:
+		return s.basket(terminal, m)
+	case protocol.TypeCheckout:
+		return s.checkout(terminal, m)
+	case protocol.TypeVoid:
+		s.forget(m.Txn)
+		s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
+		return protocol.NewAck(m.ID, m.Txn)
+	case protocol.TypeHello:
+		s.log.Info("terminal hello", "terminal", terminal, "model", m.Model, "firmware", m.Firmware)
+		s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
+		return protocol.NewAck(m.ID, "")
+	}
+	return s.fail(m.ID, &protocol.Error{Code: protocol.CodeUnknownType,
+		Message: "type: " + m.Type + " is not something a terminal sends"})
+}
+
+func (s *Service) fail(re string, err error) *protocol.Message {
+	reply := protocol.ErrorReply(err)
+	reply.Re = re
+	s.m.errors.WithLabelValues(reply.Code).Inc()
+	s.m.replies.WithLabelValues(protocol.TypeError).Inc()
+	if reply.Code == protocol.CodeInternal {
+		s.log.Error("internal error", "err", err)
+	}
+	return reply
+}
+
+// moment returns now and its store-local day number.
+func (s *Service) moment() (time.Time, int64) {
+	now := s.opts.Now()
+	return now, offer.Day(now, s.opts.Location)
+}
+
+func (s *Service) basket(terminal string, m *protocol.Message) *protocol.Message {
+	cat := s.catalog.Load()
+	if cat == nil {
+		return s.fail(m.ID, &protocol.Error{Code: protocol.CodeBusy, Message: "no catalog loaded yet"})
+	}
+	now, day := s.moment()
+	key := ""
+	in := &offer.Input{Basket: m, Now: now, Location: s.opts.Location, Store: s.opts.Store,
+		PointsPer: s.opts.PointsPer, MaxNudges: s.opts.MaxNudges}
+	if s.opts.MaxNudges == 0 {
+		in.MaxNudges = -1
+	}
+	if m.Customer != "" {
+		key = CustomerKey(s.opts.TenantKey, m.Customer)
+		m.Customer = key // the raw id goes no further
+		p, err := s.db.Profile(key)
+		if err != nil {
+			return s.fail(m.ID, err)
+		}
+		in.Customer = &offer.Customer{Profile: p, Segments: cat.SegmentsOf(p, now, s.opts.Location)}
+	}
+	in.Usage = s.db.Usage(key, day)
+	start := time.Now()
+	res, err := cat.Evaluate(in)
+	took := time.Since(start)
+	if err != nil {
+		return s.fail(m.ID, &protocol.Error{Code: protocol.CodeBadMessage, Message: err.Error()})
+	}
+	s.m.baskets.Inc()
+	s.m.eval.Observe(took.Seconds())
+	reply := protocol.NewOffersReply(m.ID, m.Txn, res.Offers, res.Nudges)
+	reply.Catalog = cat.Revision
+	reply.EvalUS = took.Microseconds()
+	s.m.replies.WithLabelValues(protocol.TypeOffers).Inc()
+	s.impressions(m.Txn, key, now, day, res)
+	return reply
+}
+
+// impressions queues the offers and nudges shown for the first time in
+// this transaction.
+func (s *Service) impressions(txn, key string, now time.Time, day int64, res *offer.Result) {
+	if len(res.Offers)+len(res.Nudges) == 0 {
+		return
+	}
+	imp := store.Impression{CustomerKey: key, At: now, Day: day}
+	s.mu.Lock()
+	seen := s.shown[txn]
+	if seen == nil {
+		if len(s.shown) > 10_000 { // abandoned transactions: start over
+			clear(s.shown)
+		}
+		seen = map[string]bool{}
+		s.shown[txn] = seen
+	}
+	for _, o := range res.Offers {
+		if !seen[o.ID] {
+			seen[o.ID] = true
+			imp.Offers = append(imp.Offers, o.ID)
+		}
+	}
+	for _, n := range res.Nudges {
+		if !seen[n.Offer] {
+			seen[n.Offer] = true
+			imp.Nudges = append(imp.Nudges, n.Offer)
+		}
+	}
+	s.mu.Unlock()
+	if len(imp.Offers)+len(imp.Nudges) == 0 {
+		return
+	}
+	select {
+	case s.imp <- imp:
+	default:
+		s.m.dropped.Inc() // the writer is behind; offers keep flowing
+	}
+}
+
+func (s *Service) forget(txn string) {
+	s.mu.Lock()
+	delete(s.shown, txn)
+	s.mu.Unlock()
+}
+
+// recordImpressions writes queued impressions, as many as are waiting in
+// one transaction.
+func (s *Service) recordImpressions() {
+	defer close(s.done)
+	for first := range s.imp {
+		batch := []store.Impression{first}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case i, ok := <-s.imp:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, i)
+			default:
+				break drain
+			}
+		}
+		if err := s.db.RecordImpressions(s.opts.Store, batch); err != nil {
+			s.log.Error("record impressions", "err", err, "impressions", len(batch))
+		}
+	}
+}
+
+func (s *Service) checkout(terminal string, m *protocol.Message) *protocol.Message {
+	cat := s.catalog.Load()
+	for i, a := range m.Applied {
+		if cat == nil || cat.Offer(a.Offer) == nil {
+			return s.fail(m.ID, &protocol.Error{Code: protocol.CodeBadMessage,
+				Message: fmt.Sprintf("applied[%d].offer: %q is not in the catalog", i, a.Offer)})
+		}
+	}
+	now, day := s.moment()
+	ck := &store.Checkout{Txn: m.Txn, Terminal: terminal, At: now, Day: day, Lines: m.Lines,
+		Paid: *m.Paid, Currency: m.Currency, Applied: m.Applied}
+	if m.Customer != "" {
+		ck.CustomerKey = CustomerKey(s.opts.TenantKey, m.Customer)
+		m.Customer = ""
+		if cat != nil {
+			p, err := s.db.Profile(ck.CustomerKey)
+			if err != nil {
+				return s.fail(m.ID, err)
+			}
+			ck.Segments = cat.SegmentsOf(p, now, s.opts.Location)
+		}
+	}
+	dup, err := s.db.RecordCheckout(s.opts.Store, ck)
+	if err != nil {
+		return s.fail(m.ID, err)
+	}
+	if dup {
+		s.m.dupCheckouts.Inc()
+	} else {
+		s.m.checkouts.Inc()
+	}
+	s.forget(m.Txn)
+	s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
+	return protocol.NewAck(m.ID, m.Txn)
+}

@@ -1,0 +1,141 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posoffer/posoffer/agent/store"
+	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/offer"
+)
+
+const loyaltyID = "4900123456789"
+
+const catalog = `{"version":1,"revision":5,
+ "segments":[{"id":"coffee-fan","when":{"history":{"categories":["coffee"],"min_qty":2}}}],
+ "offers":[
+  {"id":"coffee-2-pastry","status":"active","condition":{"items":{"categories":["coffee"],"min_qty":2}},
+   "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1},"limits":{"per_customer":1}},
+  {"id":"fans-10","status":"active","audience":{"segments_any":["coffee-fan"]},
+   "reward":{"type":"percent_off","percent":10}}]}`
+
+type fixture struct {
+	svc *Service
+	dir string
+	db  *store.Store
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "agent.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	svc, err := New(db, Options{Store: "s001", TenantKey: []byte("0123456789abcdef0123"), MaxNudges: 3, PointsPer: 100,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := offer.Parse([]byte(catalog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetCatalog(cat)
+	t.Cleanup(func() { svc.Close(); db.Close() })
+	return &fixture{svc, dir, db}
+}
+
+func (f *fixture) send(t *testing.T, msg string) *protocol.Message {
+	t.Helper()
+	return f.svc.Handle(context.Background(), "t1", []byte(msg))
+}
+
+const basket = `{"v":1,"type":"basket","id":"m-1","txn":"T","customer":"` + loyaltyID + `",
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+
+const checkout = `{"v":1,"type":"checkout","id":"m-2","txn":"T","customer":"` + loyaltyID + `","paid":700,
+ "applied":[{"offer":"coffee-2-pastry","discount":280,"points":0}],
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+
+func TestVisitsCheckoutsAndSegments(t *testing.T) {
+	f := newFixture(t)
+	r := f.send(t, basket)
+	if r.Type != protocol.TypeOffers || r.Re != "m-1" || r.Catalog != 5 || len(r.Offers) != 1 || r.Offers[0].Discount != 280 {
+		t.Fatalf("first basket: %+v", r)
+	}
+	for range 2 {
+		if r := f.send(t, checkout); r.Type != protocol.TypeAck || r.Re != "m-2" || r.Txn != "T" {
+			t.Fatalf("checkout: %+v", r)
+		}
+	}
+	p, _ := f.db.Profile(CustomerKey([]byte("0123456789abcdef0123"), loyaltyID))
+	if p == nil || p.Visits != 1 {
+		t.Fatalf("after the same checkout twice: %+v, want one visit", p)
+	}
+	// The next basket: the first checkout put the customer in coffee-fan
+	// (fans-10 now applies) and used up coffee-2-pastry's per_customer 1.
+	r = f.send(t, strings.Replace(basket, `"txn":"T"`, `"txn":"T2"`, 1))
+	if len(r.Offers) != 1 || r.Offers[0].ID != "fans-10" || r.Offers[0].Discount != 98 {
+		t.Fatalf("second visit: %+v, want only fans-10 at 98", r.Offers)
+	}
+}
+
+func TestBadInputGetsErrorReplies(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ msg, code string }{
+		{`not json`, protocol.CodeBadJSON},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":0,"price":1}]}`, protocol.CodeBadMessage},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":"2","price":1}]}`, protocol.CodeBadMessage},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":-1,"price":1}]}`, protocol.CodeBadMessage},
+		{`{"v":2,"type":"basket","id":"m","txn":"T","lines":[]}`, protocol.CodeUnsupportedVersion},
+		{`{"v":1,"type":"refund","id":"m"}`, protocol.CodeUnknownType},
+		{`{"v":1,"type":"offers","re":"m","txn":"T","offers":[],"nudges":[]}`, protocol.CodeUnknownType},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","customer":"%B4111111111111111^DOE/JOHN^2512101?","lines":[]}`, protocol.CodeCardData},
+		{strings.Repeat(" ", 70_000) + `{}`, protocol.CodeTooLarge},
+		{`{"v":1,"type":"checkout","id":"m","txn":"T","paid":1,"applied":[{"offer":"nope","discount":1,"points":0}],"lines":[{"sku":"A","qty":1,"price":1}]}`, protocol.CodeBadMessage},
+	} {
+		r := f.send(t, tc.msg)
+		if r.Type != protocol.TypeError || r.Code != tc.code {
+			t.Errorf("%.60s: got %+v, want error %s", tc.msg, r, tc.code)
+		}
+		if strings.Contains(r.Message, "4111111111111111") {
+			t.Errorf("the error reply quotes card data: %s", r.Message)
+		}
+	}
+	if r := f.send(t, basket); r.Type != protocol.TypeOffers {
+		t.Fatalf("after bad input the agent no longer serves: %+v", r)
+	}
+}
+
+func TestLoyaltyIDNeverStored(t *testing.T) {
+	f := newFixture(t)
+	f.send(t, basket)
+	f.send(t, checkout)
+	f.svc.Close() // writes the queued impressions
+	f.db.Close()
+	filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		if bytes.Contains(b, []byte(loyaltyID)) {
+			t.Errorf("%s holds the raw loyalty id", path)
+		}
+		return nil
+	})
+}
+
+func TestCustomerKey(t *testing.T) {
+	k := CustomerKey([]byte("0123456789abcdef0123"), loyaltyID)
+	if len(k) != 26 || !protocol.ValidCustomerKey(k) || k == CustomerKey([]byte("another-tenant-key!!"), loyaltyID) {
+		t.Fatalf("customer key %q", k)
+	}
+}
