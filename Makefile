@@ -8,7 +8,7 @@ BENCH    ?= .
 # The race detector needs cgo and a C compiler; without them tests run plain.
 RACE     := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v gcc >/dev/null && echo -race)
 
-.PHONY: help build test test-short bench lint fuzz demo clean
+.PHONY: help build test test-external bench lint fuzz demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,12 @@ build: ## build the binaries into bin/
 
 test: ## run every test
 	$(GO) test $(RACE) -count=1 ./...
+
+# The suites that talk to a broker or server, run again against real ones:
+# POSOFFER_TEST_MQTT_URL=tcp://host:port (Mosquitto) must be set.
+test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
+	@test -n "$$POSOFFER_TEST_MQTT_URL" || { echo "set POSOFFER_TEST_MQTT_URL (tcp://host:port)"; exit 2; }
+	$(GO) test $(RACE) -count=1 -run 'TestAgent' ./agent/...
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...

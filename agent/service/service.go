@@ -118,11 +118,19 @@ func CustomerKey(tenantKey []byte, loyaltyID string) string {
 
 // Handle answers one message from a terminal. It always returns a reply.
 func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *protocol.Message {
+	m, err := protocol.Decode(payload)
 	if protocol.ContainsCardData(payload) {
-		return s.fail("", &protocol.Error{Code: protocol.CodeCardData,
+		// Refused whatever else it holds; the id is read only to answer it.
+		re := ""
+		var pe *protocol.Error
+		if m != nil {
+			re = m.ID
+		} else if errors.As(err, &pe) {
+			re = pe.Re
+		}
+		return s.fail(re, &protocol.Error{Code: protocol.CodeCardData,
 			Message: "the message carries payment-card data; it was refused and not kept"})
 	}
-	m, err := protocol.Decode(payload)
 	if err != nil {
 		var pe *protocol.Error
 		if errors.As(err, &pe) {

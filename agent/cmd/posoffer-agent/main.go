@@ -1,6 +1,10 @@
 // Command posoffer-agent is the store agent: it answers terminals with the
 // offers that apply to their baskets.
 //
+//	posoffer-agent run --config FILE
+//
+// runs the agent until SIGTERM or SIGINT;
+//
 //	posoffer-agent eval --catalog FILE --basket FILE [flags]
 //
 // prints the offers reply for one basket without a terminal or a store, to
@@ -34,6 +38,7 @@ func main() {
 const usage = `usage: posoffer-agent <command> [flags]
 
 commands:
+  run            --config FILE: run the agent
   eval           print the offers reply for one basket (see eval -h)
   config sample  print a documented configuration with every key
   config check   --config FILE: check a configuration and say what is wrong
@@ -46,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "run":
+		return runCmd(ctx, args[1:], stderr)
 	case "eval":
 		return evalCmd(args[1:], stdout, stderr)
 	case "config":

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/posoffer/posoffer/agent/config"
+	"github.com/posoffer/posoffer/agent/mqtt"
+	"github.com/posoffer/posoffer/agent/service"
+	"github.com/posoffer/posoffer/agent/store"
+	"github.com/posoffer/posoffer/protocol/offer"
+)
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `file` (see posoffer-agent config sample)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "posoffer-agent run: --config is required (posoffer-agent config sample prints one)")
+		return exitUsage
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-agent: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("store", cfg.Store)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("stopped", "err", err)
+		return exitFail
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// serve runs the agent until ctx is done.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	key, err := os.ReadFile(cfg.TenantKeyFile)
+	if err != nil {
+		return fmt.Errorf("tenant key: %w", err)
+	}
+	key = bytes.TrimSpace(key)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(filepath.Join(cfg.DataDir, "agent.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc, err := service.New(db, service.Options{
+		Store: cfg.Store, Location: cfg.Location, TenantKey: key,
+		MaxNudges: cfg.Offers.MaxNudges, PointsPer: cfg.Offers.PointsPer,
+		Logger: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	if err := loadCatalog(cfg, db, svc, log); err != nil {
+		return err
+	}
+
+	broker := cfg.MQTT.Broker
+	password := ""
+	if cfg.MQTT.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("mqtt password: %w", err)
+		}
+		password = string(bytes.TrimSpace(b))
+	}
+	if broker == "" {
+		b, err := mqtt.StartBroker(cfg.MQTT.Listen, cfg.MQTT.Username, password, log.With("component", "broker"))
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		broker = "tcp://" + cfg.MQTT.Listen
+	}
+	var connected atomic.Bool
+	client, err := mqtt.Connect(mqtt.Options{
+		Broker: broker, Store: cfg.Store, Username: cfg.MQTT.Username, Password: password,
+		Logger: log.With("component", "mqtt"), Connected: connected.Store,
+	}, svc)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch {
+		case svc.Catalog() == nil:
+			http.Error(w, "no catalog", http.StatusServiceUnavailable)
+		case !connected.Load():
+			http.Error(w, "mqtt not connected", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	log.Info("ready", "mqtt", broker, "http", cfg.HTTP.Listen)
+	<-ctx.Done()
+	return nil
+}
+
+// loadCatalog serves the configured catalog file, or else the catalog the
+// store kept from the last run.
+func loadCatalog(cfg *config.Config, db *store.Store, svc *service.Service, log *slog.Logger) error {
+	if cfg.CatalogFile != "" {
+		raw, err := os.ReadFile(cfg.CatalogFile)
+		if err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		cat, err := offer.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("catalog %s: %w", cfg.CatalogFile, err)
+		}
+		if err := db.SaveCatalog(cat.Revision, raw); err != nil {
+			return err
+		}
+		svc.SetCatalog(cat)
+		log.Info("catalog loaded", "file", cfg.CatalogFile, "revision", cat.Revision, "offers", len(cat.Offers()))
+		return nil
+	}
+	_, raw, err := db.Catalog()
+	if err != nil || raw == nil {
+		log.Warn("no catalog yet: baskets are answered busy until one arrives")
+		return err
+	}
+	cat, err := offer.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("stored catalog: %w", err)
+	}
+	svc.SetCatalog(cat)
+	log.Info("catalog restored", "revision", cat.Revision)
+	return nil
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// These tests run the built agent and talk to it as a terminal would, over
+// MQTT: through the agent's embedded broker, or, when POSOFFER_TEST_MQTT_URL
+// names one (tcp://host:port), through that broker.
+
+const testCatalog = `{"version":1,"revision":7,
+ "segments":[{"id":"coffee-fan","when":{"history":{"categories":["coffee"],"min_qty":2}}}],
+ "offers":[
+  {"id":"coffee-2-pastry","status":"active","condition":{"items":{"categories":["coffee"],"min_qty":2}},
+   "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1},"limits":{"per_customer":1}},
+  {"id":"fans-10","status":"active","audience":{"segments_any":["coffee-fan"]},"reward":{"type":"percent_off","percent":10}}]}`
+
+const loyaltyID = "4900123456789"
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// runningAgent is a started posoffer-agent.
+type runningAgent struct {
+	cmd    *exec.Cmd
+	dir    string
+	broker string
+	http   string
+	store  string
+	logs   *bytes.Buffer
+}
+
+// startAgent runs an agent for a store over dir; store "" picks a new id,
+// unique on a shared broker.
+func startAgent(t *testing.T, dir, store string) *runningAgent {
+	t.Helper()
+	if store == "" {
+		store = fmt.Sprintf("s%d", time.Now().UnixNano()%1_000_000_000)
+	}
+	a := &runningAgent{dir: dir, http: freePort(t), logs: &bytes.Buffer{}, store: store}
+	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte(testCatalog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tenant.key"), []byte("a-tenant-key-of-some-length\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mqttCfg := ""
+	if url := os.Getenv("POSOFFER_TEST_MQTT_URL"); url != "" {
+		a.broker = url
+		mqttCfg = "mqtt: {broker: '" + url + "'}\n"
+	} else {
+		listen := freePort(t)
+		a.broker = "tcp://" + listen
+		mqttCfg = "mqtt: {listen: '" + listen + "'}\n"
+	}
+	cfg := fmt.Sprintf("version: 1\nstore: %s\ntimezone: Asia/Tokyo\ndata_dir: %s\ntenant_key_file: %s\ncatalog_file: %s\nhttp: {listen: '%s'}\n%s",
+		a.store, filepath.Join(dir, "data"), filepath.Join(dir, "tenant.key"), filepath.Join(dir, "catalog.json"), a.http, mqttCfg)
+	path := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = exec.Command(agentBin, "run", "--config", path)
+	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.stop(t) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + a.http + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return a
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent not ready after 10s; logs:\n%s", a.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (a *runningAgent) stop(t *testing.T) {
+	if a.cmd.ProcessState != nil {
+		return
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("agent exited with %v on SIGTERM; logs:\n%s", err, a.logs)
+		}
+	case <-time.After(10 * time.Second):
+		a.cmd.Process.Kill()
+		t.Errorf("agent did not stop within 10s of SIGTERM")
+	}
+}
+
+// terminal is a test terminal on the broker.
+type terminal struct {
+	c       paho.Client
+	id      string
+	store   string
+	mu      sync.Mutex
+	replies map[string]chan *protocol.Message
+}
+
+func newTerminal(t *testing.T, a *runningAgent, id string) *terminal {
+	t.Helper()
+	term := &terminal{id: id, store: a.store, replies: map[string]chan *protocol.Message{}}
+	clientID := fmt.Sprintf("test-%s-%s-%d", a.store, id, time.Now().UnixNano())
+	term.c = paho.NewClient(paho.NewClientOptions().AddBroker(a.broker).SetClientID(clientID))
+	if tok := term.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("terminal connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { term.c.Disconnect(100) })
+	out, _ := protocol.TopicOut(a.store, id)
+	tok := term.c.Subscribe(out, 1, func(_ paho.Client, m paho.Message) {
+		r, err := protocol.Decode(m.Payload())
+		if err != nil {
+			return
+		}
+		term.mu.Lock()
+		ch := term.replies[r.Re]
+		term.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return term
+}
+
+// send publishes a message and waits for the reply with re == id (empty
+// for a message whose id cannot be read).
+func (term *terminal) send(t *testing.T, id string, payload string) *protocol.Message {
+	t.Helper()
+	ch := make(chan *protocol.Message, 1)
+	term.mu.Lock()
+	term.replies[id] = ch
+	term.mu.Unlock()
+	in, _ := protocol.TopicIn(term.store, term.id)
+	term.c.Publish(in, 1, false, payload)
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no reply to %s within 5s", id)
+		return nil
+	}
+}
+
+func basketMsg(id, txn string) string {
+	return `{"v":1,"type":"basket","id":"` + id + `","txn":"` + txn + `","customer":"` + loyaltyID + `",
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+}
+
+func checkoutMsg(id, txn string) string {
+	return `{"v":1,"type":"checkout","id":"` + id + `","txn":"` + txn + `","customer":"` + loyaltyID + `","paid":700,
+ "applied":[{"offer":"coffee-2-pastry","discount":280,"points":0}],
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+}
+
+func metric(t *testing.T, a *runningAgent, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	return ""
+}
+
+func TestAgentOverMQTT(t *testing.T) {
+	a := startAgent(t, t.TempDir(), "")
+	term := newTerminal(t, a, "t01")
+
+	r := term.send(t, "m-1", basketMsg("m-1", "T1"))
+	if r.Type != protocol.TypeOffers || r.Catalog != 7 || len(r.Offers) != 1 || r.Offers[0].ID != "coffee-2-pastry" || r.Offers[0].Discount != 280 {
+		t.Fatalf("basket: %+v", r)
+	}
+	for i := range 2 {
+		id := fmt.Sprintf("m-2-%d", i)
+		if r := term.send(t, id, checkoutMsg(id, "T1")); r.Type != protocol.TypeAck || r.Txn != "T1" {
+			t.Fatalf("checkout %d: %+v", i, r)
+		}
+	}
+	if got := metric(t, a, "posoffer_checkouts_total"); got != "1" {
+		t.Errorf("posoffer_checkouts_total = %q after the same checkout twice, want 1", got)
+	}
+	// The second visit: in coffee-fan now, and coffee-2-pastry's
+	// per_customer limit of 1 is used up.
+	r = term.send(t, "m-3", basketMsg("m-3", "T2"))
+	if len(r.Offers) != 1 || r.Offers[0].ID != "fans-10" {
+		t.Fatalf("second visit: %+v, want only fans-10", r.Offers)
+	}
+
+	if r := term.send(t, "", `{"v":1,"type":"basket","id":"b-0"`); r.Type != protocol.TypeError || r.Code != protocol.CodeBadJSON {
+		t.Errorf("truncated JSON: %+v, want error bad_json", r)
+	}
+	for i, bad := range []struct{ msg, code string }{
+		{`{"v":1,"type":"basket","id":"b-0","txn":"T","lines":[{"sku":"A","qty":1,"price":1}],"currency":"yen"}`, protocol.CodeBadMessage},
+		{`{"v":1,"type":"basket","id":"b-1","txn":"T","lines":[{"sku":"A","qty":-2,"price":1}]}`, protocol.CodeBadMessage},
+		{`{"v":1,"type":"basket","id":"b-2","txn":"T","lines":[{"sku":"A","qty":"two","price":1}]}`, protocol.CodeBadMessage},
+		{`{"v":1,"type":"teleport","id":"b-3"}`, protocol.CodeUnknownType},
+		{`{"v":9,"type":"basket","id":"b-4","txn":"T","lines":[]}`, protocol.CodeUnsupportedVersion},
+		{`{"v":1,"type":"basket","id":"b-5","txn":"T","customer":";4111111111111111=2512101?","lines":[]}`, protocol.CodeCardData},
+	} {
+		id := fmt.Sprintf("b-%d", i)
+		if r := term.send(t, id, bad.msg); r.Type != protocol.TypeError || r.Code != bad.code {
+			t.Errorf("%s: %+v, want error %s", bad.msg, r, bad.code)
+		}
+	}
+	if r := term.send(t, "m-4", basketMsg("m-4", "T3")); r.Type != protocol.TypeOffers {
+		t.Fatalf("the agent stopped serving after bad input: %+v", r)
+	}
+	if got := metric(t, a, `posoffer_errors_total{code="bad_message"}`); got != "3" {
+		t.Errorf("bad_message errors counted %q, want 3", got)
+	}
+
+	// The retained status says online.
+	status := make(chan string, 1)
+	topic, _ := protocol.TopicStatus(a.store)
+	term.c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
+		select {
+		case status <- string(m.Payload()):
+		default:
+		}
+	})
+	select {
+	case s := <-status:
+		if s != protocol.StatusOnline {
+			t.Errorf("status %q, want online", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no retained status")
+	}
+
+	a.stop(t)
+	// The raw loyalty id is nowhere in the data directory.
+	filepath.WalkDir(filepath.Join(a.dir, "data"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(loyaltyID)) {
+				t.Errorf("%s holds the raw loyalty id", path)
+			}
+		}
+		return nil
+	})
+	if strings.Contains(a.logs.String(), loyaltyID) {
+		t.Error("the agent's log holds the raw loyalty id")
+	}
+}
+
+func TestAgentRestartKeepsCheckouts(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgent(t, dir, "")
+	term := newTerminal(t, a, "t01")
+	if r := term.send(t, "m-1", checkoutMsg("m-1", "T1")); r.Type != protocol.TypeAck {
+		t.Fatalf("checkout: %+v", r)
+	}
+	a.cmd.Process.Kill() // no clean shutdown
+	a.cmd.Wait()
+
+	b := startAgent(t, dir, a.store)
+	term = newTerminal(t, b, "t01")
+	if r := term.send(t, "m-2", checkoutMsg("m-2", "T1")); r.Type != protocol.TypeAck {
+		t.Fatalf("the same checkout after a kill and restart: %+v", r)
+	}
+	if got := metric(t, b, "posoffer_checkouts_repeated_total"); got != "1" {
+		t.Fatalf("after kill -9, the acknowledged checkout was not kept: repeated = %q, want 1", got)
+	}
+}
