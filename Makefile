@@ -24,7 +24,7 @@ test: ## run every test
 # POSOFFER_TEST_MQTT_URL=tcp://host:port (Mosquitto) must be set.
 test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
 	@test -n "$$POSOFFER_TEST_MQTT_URL" || { echo "set POSOFFER_TEST_MQTT_URL (tcp://host:port)"; exit 2; }
-	$(GO) test $(RACE) -count=1 -run 'TestAgent' ./agent/...
+	$(GO) test $(RACE) -count=1 -run 'TestAgent' ./agent/cmd/posoffer-agent/
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...
