@@ -19,7 +19,7 @@ import (
 // refusal must contain). See its README.
 const goldenDir = "../../../protocol/offer/testdata/eval"
 
-var agentBin string
+var agentBin, simBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "posoffer-agent-test")
@@ -28,9 +28,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	agentBin = filepath.Join(dir, "posoffer-agent")
-	if out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build posoffer-agent: %v\n%s", err, out)
-		os.Exit(1)
+	simBin = filepath.Join(dir, "posoffer-sim")
+	for bin, pkg := range map[string]string{agentBin: ".", simBin: "../posoffer-sim"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

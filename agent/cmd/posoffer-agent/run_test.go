@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -303,5 +304,28 @@ func TestAgentRestartKeepsCheckouts(t *testing.T) {
 	}
 	if got := metric(t, b, "posoffer_checkouts_repeated_total"); got != "1" {
 		t.Fatalf("after kill -9, the acknowledged checkout was not kept: repeated = %q, want 1", got)
+	}
+}
+
+func TestAgentUnderSimulatedLoad(t *testing.T) {
+	a := startAgent(t, t.TempDir(), "")
+	out, err := exec.Command(simBin, "load", "--broker", a.broker, "--store", a.store,
+		"--terminals", "4", "--rate", "100", "--duration", "3s", "--json").Output()
+	if err != nil {
+		t.Fatalf("posoffer-sim load: %v\n%s", err, out)
+	}
+	var report struct {
+		Sent, Answered, Errors, Timeouts, Checkouts int64
+		Offers                                      int64              `json:"offers_shown"`
+		Latency                                     map[string]float64 `json:"latency_ms"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if report.Sent < 100 || report.Answered != report.Sent || report.Errors != 0 || report.Timeouts != 0 || report.Checkouts == 0 {
+		t.Fatalf("load report: %s", out)
+	}
+	if got := metric(t, a, "posoffer_checkouts_total"); got != fmt.Sprint(report.Checkouts) {
+		t.Errorf("the agent counted %s checkouts, the terminals %d", got, report.Checkouts)
 	}
 }
