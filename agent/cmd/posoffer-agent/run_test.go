@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 )
 
@@ -328,4 +330,95 @@ func TestAgentUnderSimulatedLoad(t *testing.T) {
 	if got := metric(t, a, "posoffer_checkouts_total"); got != fmt.Sprint(report.Checkouts) {
 		t.Errorf("the agent counted %s checkouts, the terminals %d", got, report.Checkouts)
 	}
+}
+
+// TestAgentKilledWhileCheckoutsStream kills the agent with SIGKILL three
+// times, at random moments, while a terminal streams checkouts, and
+// restarts it each time. Every checkout the agent acknowledged must be in
+// its store exactly once, and no checkout twice.
+func TestAgentKilledWhileCheckoutsStream(t *testing.T) {
+	dir := t.TempDir()
+	a := startAgent(t, dir, "")
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	sent := 0
+	for round := range 4 {
+		term := newTerminal(t, a, "t01")
+		stop := make(chan struct{})
+		streamed := make(chan struct{})
+		go func() { // streams checkouts until stopped
+			defer close(streamed)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				txn := fmt.Sprintf("K%d-%d", round, i)
+				id := "m-" + txn
+				ch := make(chan *protocol.Message, 1)
+				term.mu.Lock()
+				term.replies[id] = ch
+				term.mu.Unlock()
+				in, _ := protocol.TopicIn(a.store, "t01")
+				term.c.Publish(in, 1, false, checkoutMsg(id, txn))
+				mu.Lock()
+				sent++
+				mu.Unlock()
+				select {
+				case r := <-ch:
+					if r.Type == protocol.TypeAck {
+						mu.Lock()
+						acked[txn] = true
+						mu.Unlock()
+					}
+				case <-time.After(time.Second): // killed meanwhile
+				case <-stop:
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Duration(300+rand.IntN(400)) * time.Millisecond)
+		a.cmd.Process.Kill() // while checkouts are in flight
+		a.cmd.Wait()
+		close(stop)
+		<-streamed
+		term.c.Disconnect(0)
+		a = startAgent(t, dir, a.store) // also takes what the broker kept for it
+	}
+	time.Sleep(500 * time.Millisecond) // let the last agent drain what was queued
+	a.stop(t)
+	if len(acked) < 10 {
+		t.Fatalf("only %d checkouts acknowledged; the test did not exercise the agent", len(acked))
+	}
+	db, err := store.Open(filepath.Join(dir, "data", "agent.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pending, err := db.Peek(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]int{}
+	for _, p := range pending {
+		e, err := protocol.DecodeEvent(p.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == protocol.EventCheckout {
+			recorded[e.Txn]++
+		}
+	}
+	for txn := range acked {
+		if recorded[txn] != 1 {
+			t.Errorf("acknowledged checkout %s is in the store %d times, want 1", txn, recorded[txn])
+		}
+	}
+	for txn, n := range recorded {
+		if n != 1 {
+			t.Errorf("checkout %s recorded %d times", txn, n)
+		}
+	}
+	t.Logf("%d checkouts sent, %d acknowledged, %d recorded, across 4 kills", sent, len(acked), len(recorded))
 }
