@@ -28,6 +28,7 @@ test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...
+	$(GO) test -run '^$$' -bench 'AgentOverMQTT' -benchtime 2500x -count 1 ./agent/cmd/posoffer-agent/
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -256,22 +256,30 @@ func (s *Service) forget(txn string) {
 	s.mu.Unlock()
 }
 
-// recordImpressions writes queued impressions, as many as are waiting in
-// one transaction.
+// Impressions are written in batches: each commit syncs the file, and one
+// a basket would cost more than the baskets themselves.
+const (
+	impressionBatch = 1024
+	impressionWait  = 100 * time.Millisecond
+)
+
+// recordImpressions writes queued impressions, a batch per transaction:
+// what arrives within impressionWait of the first, up to impressionBatch.
 func (s *Service) recordImpressions() {
 	defer close(s.done)
 	for first := range s.imp {
 		batch := []store.Impression{first}
-	drain:
-		for len(batch) < 256 {
+		timeout := time.After(impressionWait)
+	collect:
+		for len(batch) < impressionBatch {
 			select {
 			case i, ok := <-s.imp:
 				if !ok {
-					break drain
+					break collect
 				}
 				batch = append(batch, i)
-			default:
-				break drain
+			case <-timeout:
+				break collect
 			}
 		}
 		if err := s.db.RecordImpressions(s.opts.Store, batch); err != nil {

@@ -131,6 +131,27 @@ func (s *Store) Profile(customerKey string) (*offer.Profile, error) {
 	return p, nil
 }
 
+// SaveProfiles stores profiles as they are, in one transaction: merged
+// profiles from HQ, or an import.
+func (s *Store) SaveProfiles(profiles map[string]*offer.Profile) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketProfiles)
+		for key, p := range profiles {
+			if !protocol.ValidCustomerKey(key) {
+				return fmt.Errorf("save profile: %q is not a customer_key", key)
+			}
+			v, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(key), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Counter kinds, the first byte of a counters key.
 const (
 	ctrStore       = 's' // s offer -> redemptions, discount at this store

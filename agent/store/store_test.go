@@ -190,3 +190,16 @@ func TestCatalogKept(t *testing.T) {
 		t.Fatalf("catalog %d %s %v", rev, got, err)
 	}
 }
+
+func TestSaveProfiles(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "agent.db"), Options{})
+	if err := s.SaveProfiles(map[string]*offer.Profile{cust: {Visits: 9, LastVisit: "2026-11-01"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Profile(cust); p == nil || p.Visits != 9 {
+		t.Fatalf("profile %+v", p)
+	}
+	if err := s.SaveProfiles(map[string]*offer.Profile{"4900123456789": {}}); err == nil {
+		t.Fatal("a raw loyalty id was accepted as a key")
+	}
+}

@@ -34,9 +34,12 @@ const testCatalog = `{"version":1,"revision":7,
    "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1},"limits":{"per_customer":1}},
   {"id":"fans-10","status":"active","audience":{"segments_any":["coffee-fan"]},"reward":{"type":"percent_off","percent":10}}]}`
 
-const loyaltyID = "4900123456789"
+const (
+	loyaltyID = "4900123456789"
+	tenantKey = "a-tenant-key-of-some-length"
+)
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,32 +51,42 @@ func freePort(t *testing.T) string {
 
 // runningAgent is a started posoffer-agent.
 type runningAgent struct {
-	cmd    *exec.Cmd
-	dir    string
-	broker string
-	http   string
-	store  string
-	logs   *bytes.Buffer
+	cmd     *exec.Cmd
+	dir     string
+	broker  string
+	http    string
+	store   string
+	logs    *bytes.Buffer
+	started time.Time
+	ready   time.Duration // from start to /readyz answering 200
 }
 
-// startAgent runs an agent for a store over dir; store "" picks a new id,
-// unique on a shared broker.
-func startAgent(t *testing.T, dir, store string) *runningAgent {
+// startAgent runs an agent for a store over dir with the test catalog;
+// store "" picks a new id, unique on a shared broker. It uses the broker
+// at POSOFFER_TEST_MQTT_URL, or else its own.
+func startAgent(t testing.TB, dir, store string) *runningAgent {
+	t.Helper()
+	return startAgentWith(t, dir, store, testCatalog, os.Getenv("POSOFFER_TEST_MQTT_URL"))
+}
+
+// startAgentWith runs an agent with this catalog, through broker (empty:
+// the agent's own).
+func startAgentWith(t testing.TB, dir, store, catalog, broker string) *runningAgent {
 	t.Helper()
 	if store == "" {
 		store = fmt.Sprintf("s%d", time.Now().UnixNano()%1_000_000_000)
 	}
 	a := &runningAgent{dir: dir, http: freePort(t), logs: &bytes.Buffer{}, store: store}
-	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte(testCatalog), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte(catalog), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tenant.key"), []byte("a-tenant-key-of-some-length\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "tenant.key"), []byte(tenantKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mqttCfg := ""
-	if url := os.Getenv("POSOFFER_TEST_MQTT_URL"); url != "" {
-		a.broker = url
-		mqttCfg = "mqtt: {broker: '" + url + "'}\n"
+	if broker != "" {
+		a.broker = broker
+		mqttCfg = "mqtt: {broker: '" + broker + "'}\n"
 	} else {
 		listen := freePort(t)
 		a.broker = "tcp://" + listen
@@ -87,6 +100,7 @@ func startAgent(t *testing.T, dir, store string) *runningAgent {
 	}
 	a.cmd = exec.Command(agentBin, "run", "--config", path)
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
+	a.started = time.Now()
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +111,7 @@ func startAgent(t *testing.T, dir, store string) *runningAgent {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				a.ready = time.Since(a.started)
 				return a
 			}
 		}
@@ -107,7 +122,7 @@ func startAgent(t *testing.T, dir, store string) *runningAgent {
 	}
 }
 
-func (a *runningAgent) stop(t *testing.T) {
+func (a *runningAgent) stop(t testing.TB) {
 	if a.cmd.ProcessState != nil {
 		return
 	}
@@ -192,7 +207,7 @@ func checkoutMsg(id, txn string) string {
  "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
 }
 
-func metric(t *testing.T, a *runningAgent, name string) string {
+func metric(t testing.TB, a *runningAgent, name string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + a.http + "/metrics")
 	if err != nil {
