@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/posoffer/posoffer/protocol"
 )
@@ -217,7 +219,7 @@ func (cp *condParser) parse(path string, v any) *cond {
 		if r.has("code") && code == "" {
 			r.fail("code", "must not be empty")
 		}
-		c.code = strings.ToUpper(code)
+		c.code = foldCode(code)
 		r.done()
 		if c.code == "" {
 			return nil
@@ -233,7 +235,7 @@ type env struct {
 	lines    []protocol.Line
 	index    *lineIndex // of lines
 	subtotal int64
-	coupons  []string
+	coupons  []string  // the basket's, folded by foldCode
 	cust     *Customer // nil when the customer is not identified
 	today    int64     // store-local day number
 
@@ -300,12 +302,7 @@ func (e *env) eval(c *cond) bool {
 	case condCustomer:
 		return e.customer(c)
 	case condCoupon:
-		for _, code := range e.coupons {
-			if strings.EqualFold(code, c.code) {
-				return true
-			}
-		}
-		return false
+		return contains(e.coupons, c.code)
 	case condHistory:
 		return e.history(c)
 	}
@@ -330,6 +327,33 @@ func (e *env) check(c *cond, qty, spend int64) bool {
 		}
 	}
 	return okQty && okSpend
+}
+
+// foldCode is a coupon code's case-free form: each rune becomes the
+// smallest rune that Unicode case folding makes equal to it, so two codes
+// that strings.EqualFold calls equal have the same form (ToUpper alone
+// does not: the Kelvin sign, ß and ẞ). Codes are compared and indexed in
+// this form.
+func foldCode(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || 'a' <= c && c <= 'z' {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s // the common case: already upper-case ASCII
+	}
+	var b strings.Builder
+	for _, r := range s {
+		low := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			low = min(low, f)
+		}
+		b.WriteRune(low)
+	}
+	return b.String()
 }
 
 // nearSpend reports whether have falls short of want by at most 20%.

@@ -98,9 +98,10 @@ func (r *reader) done() {
 	}
 }
 
+// has reports whether key is given; null counts as not given, as in get.
 func (r *reader) has(key string) bool {
-	_, ok := r.m[key]
-	return ok
+	v, ok := r.m[key]
+	return ok && v != nil
 }
 
 func (r *reader) str(key string, required bool) string {

@@ -87,6 +87,7 @@ type scratch struct {
 	points  []candidate
 	nudges  []nudgeCand
 	near    []nearMiss
+	coupons []string // the basket's coupon codes, folded
 	groups  []string
 	skipped []Skip
 }
@@ -151,7 +152,11 @@ func (c *Catalog) Evaluate(in *Input) (*Result, error) {
 		u.price[i], u.rem[i], s.rem0[i] = l.Price, l.Qty, l.Qty
 	}
 	u.index.reset(b.Lines)
-	e := env{lines: b.Lines, index: &u.index, subtotal: subtotal, coupons: b.Coupons, cust: in.Customer,
+	s.coupons = s.coupons[:0]
+	for _, code := range b.Coupons {
+		s.coupons = append(s.coupons, foldCode(code))
+	}
+	e := env{lines: b.Lines, index: &u.index, subtotal: subtotal, coupons: s.coupons, cust: in.Customer,
 		today: m.today, force: noThreshold, near: s.near}
 	defer func() { s.near = e.near }()
 

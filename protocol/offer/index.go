@@ -1,8 +1,6 @@
 package offer
 
 import (
-	"strings"
-
 	"github.com/posoffer/posoffer/protocol"
 )
 
@@ -183,8 +181,8 @@ func (x *index) candidates(b *protocol.Message, s *scratch) []int32 {
 	for _, key := range s.u.index.keys {
 		s.add(x.byKey[key])
 	}
-	for _, code := range b.Coupons {
-		s.add(x.byKey[keyOf(kindCoupon, strings.ToUpper(code))])
+	for _, code := range s.coupons {
+		s.add(x.byKey[keyOf(kindCoupon, code)])
 	}
 	return s.cands
 }

@@ -132,6 +132,10 @@ func TestParseRefuses(t *testing.T) {
 		{"bad status", `{"id":"a","status":"live","reward":{"type":"points","points":1}}`, []string{`status: must be draft, active, paused or ended, got "live"`}},
 		{"string qty", `{"id":"a","status":"active","reward":{"type":"free_item","target":{"skus":["X"]},"qty":"2"}}`, []string{`reward.qty: must be a whole number, got "2"`}},
 		{"tier with both", `{"id":"a","status":"active","reward":{"type":"tiered_spend","tiers":[{"min_spend":1,"amount":1,"percent":5}]}}`, []string{"reward.tiers[0]: give exactly one of amount and percent"}},
+		{"null parts", `{"id":"a","status":"active","reward":{"type":"buy_x_get_y","buy":null,"get":null}}`, []string{"reward.buy: required", "reward.get: required"}},
+		{"null price", `{"id":"a","status":"active","reward":{"type":"bundle_price","items":[{"skus":["A"],"qty":2}],"price":null}}`, []string{"reward.price: required"}},
+		{"null target", `{"id":"a","status":"active","reward":{"type":"free_item","target":null}}`, []string{"reward.target: required"}},
+		{"null reward", `{"id":"a","status":"active","reward":null}`, []string{"reward: required"}},
 		{"valid_until before valid_from", `{"id":"a","status":"active","valid_from":"2026-12-01T00:00:00Z","valid_until":"2026-11-01T00:00:00Z","reward":{"type":"points","points":1}}`, []string{"valid_until: must be after valid_from"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,4 +394,35 @@ func ExampleCatalog_Evaluate() {
 	// Output:
 	// [{"offer":"coffee-2-pastry","text":"Add 1 more category coffee for: Free pastry with 2 coffees","missing":{"qty":1}}]
 	// [{"id":"coffee-2-pastry","text":"Free pastry with 2 coffees","discount":280,"points":0,"lines":[{"line":1,"qty":1,"discount":280}],"why":"2+ of category coffee; 1 cheapest of category pastry free"}]
+}
+
+// Null is the same as a missing key everywhere: a null bound is no bound.
+func TestNullIsMissing(t *testing.T) {
+	c := mustCatalog(t, []any{map[string]any{"id": "a", "status": "active",
+		"condition": map[string]any{"spend": map[string]any{"min": 100, "max": nil}},
+		"reward":    map[string]any{"type": "amount_off", "amount": 10, "target": nil}}})
+	res, err := c.Evaluate(&Input{Basket: &protocol.Message{Lines: []protocol.Line{{SKU: "A", Qty: 1, Price: 500}}}, Now: noon})
+	if err != nil || len(res.Offers) != 1 || res.Offers[0].Discount != 10 || len(res.Offers[0].Lines) != 0 {
+		t.Fatalf("got %+v, %v; want a basket-wide 10 off, with no upper spend bound", res, err)
+	}
+}
+
+// Coupon codes that case folding calls equal are equal to the index too.
+func TestCouponFolding(t *testing.T) {
+	for _, tc := range []struct{ code, given string }{
+		{"WEEK", "wee\u212a"},           // Kelvin sign
+		{"strasse-ß", "STRASSE-\u1e9e"}, // capital sharp s
+		{"welcome5", "WELCOME5"},
+	} {
+		c := mustCatalog(t, []any{map[string]any{"id": "a", "status": "active",
+			"condition": map[string]any{"coupon": map[string]any{"code": tc.code}},
+			"reward":    map[string]any{"type": "amount_off", "amount": 100}}})
+		for _, scan := range []bool{false, true} {
+			in := &Input{Basket: &protocol.Message{Coupons: []string{tc.given}, Lines: []protocol.Line{{SKU: "A", Qty: 1, Price: 1000}}},
+				Now: noon, scan: scan}
+			if res, _ := c.Evaluate(in); len(res.Offers) != 1 {
+				t.Errorf("code %q, basket %q, scan %v: %+v, want the offer", tc.code, tc.given, scan, res)
+			}
+		}
+	}
 }

@@ -90,6 +90,9 @@ func (c *Catalog) SegmentsOf(p *Profile, now time.Time, loc *time.Location) []st
 // Day returns the store-local calendar day of t as a day number (days since
 // 1970-01-01), the unit of every day count in profiles.
 func Day(t time.Time, loc *time.Location) int64 {
+	if loc == nil {
+		loc = time.UTC
+	}
 	y, m, d := t.In(loc).Date()
 	return civilDay(y, int(m), d)
 }

@@ -64,6 +64,8 @@ func parseReward(r *reader) reward {
 		if r.has("target") {
 			rw.phase = 1
 			target(true)
+		} else {
+			r.get("target") // "target": null is no target: a basket-wide discount
 		}
 		if rw.typ == RewardPercentOff {
 			rw.percent = r.percent("percent", true, 0)
@@ -208,7 +210,7 @@ func (u *units) reset(lines int) {
 	}
 	u.isDirty = u.isDirty[:lines]
 	clear(u.isDirty)
-	u.dirty = u.dirty[:0]
+	u.dirty, u.touched, u.shares = u.dirty[:0], u.touched[:0], u.shares[:0]
 }
 
 // nextOffer forgets what the previous offer took, passed over and
@@ -453,6 +455,10 @@ func (rw *reward) repeat(perTxn int64, build func() (int64, bool), u *units) int
 			break
 		}
 		k := u.repeats()
+		if k < 1 { // an application of no units: nothing to repeat
+			u.abandon()
+			break
+		}
 		if d > 0 && perTxn > 0 {
 			k = min(k, perTxn-made)
 		}
