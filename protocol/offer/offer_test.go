@@ -314,6 +314,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"offers":[{"id":"a","status":"active","condition":{"all":[{"items":{"skus":["X"],"min_qty":2}},{"not":{"coupon":{"code":"Q"}}}]},"reward":{"type":"buy_x_get_y","buy":{"skus":["X"],"qty":1},"get":{"skus":["X"],"qty":1}}}]}`))
 	f.Add([]byte("version: 1\noffers:\n  - {id: b, status: active, reward: {type: tiered_spend, tiers: [{min_spend: 10, amount: 1}]}}\n"))
 	f.Add([]byte(`{"version":1,"segments":[{"id":"s","when":{"history":{"brands":["b"],"within_days":3}}}]}`))
+	f.Add([]byte(`{"version":1,"offers":[{"id":"n","status":"active","condition":{"spend":{"min":1,"max":null}},"reward":{"type":"buy_x_get_y","buy":{"skus":["X"],"qty":1},"get":null}}]}`))
 	b := &protocol.Message{Coupons: []string{"q"}, Lines: []protocol.Line{
 		{SKU: "X", Qty: 3, Price: 100, Category: "c", Brand: "b"}, {SKU: "Y", Qty: 1, Price: 0}}}
 	f.Fuzz(func(t *testing.T, doc []byte) {
