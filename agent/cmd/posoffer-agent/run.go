@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,14 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("store", cfg.Store)
+	if os.Getenv("GOMAXPROCS") == "" {
+		// A goroutine in fsync (every checkout, every impression batch)
+		// holds its P until the runtime notices, which can take
+		// milliseconds; on a 2-core till that stalls every terminal's
+		// reply. Spare Ps keep replies flowing meanwhile
+		// (BenchmarkAgentOverMQTT, BENCHMARKS.md).
+		runtime.GOMAXPROCS(max(4, 2*runtime.NumCPU()))
+	}
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("stopped", "err", err)
 		return exitFail
