@@ -13,7 +13,6 @@ type metrics struct {
 	baskets      prometheus.Counter
 	checkouts    prometheus.Counter
 	dupCheckouts prometheus.Counter
-	dropped      prometheus.Counter
 	eval         prometheus.Histogram
 	replies      *prometheus.CounterVec
 	errors       *prometheus.CounterVec
@@ -25,7 +24,6 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		baskets:      prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_baskets_total", Help: "Baskets evaluated."}),
 		checkouts:    prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_checkouts_total", Help: "Checkouts recorded."}),
 		dupCheckouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_checkouts_repeated_total", Help: "Checkouts of a txn already recorded, answered again and not counted."}),
-		dropped:      prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_impressions_unqueued_total", Help: "Impressions not queued because the writer was behind."}),
 		eval: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "posoffer_eval_seconds", Help: "Time to evaluate one basket.",
 			Buckets: []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3}}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_replies_total", Help: "Replies sent, by type."}, []string{"type"}),
@@ -41,7 +39,9 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			return f(st.Depth, st.Dropped, st.Oldest)
 		}
 	}
-	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.dropped, m.eval, m.replies, m.errors, m.catalog,
+	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.eval, m.replies, m.errors, m.catalog,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_impressions_pending", Help: "Impressions kept in memory, not yet written."},
+			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.pending)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_outbox_depth", Help: "Events waiting for HQ."},
 			outbox(func(d, _ int64, _ time.Time) float64 { return float64(d) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_outbox_oldest_seconds", Help: "Age of the oldest event waiting for HQ."},

@@ -52,13 +52,33 @@ type Service struct {
 
 	// shown remembers, per open transaction, which offers were already
 	// shown, so a basket re-sent after every scan counts each offer once.
-	mu    sync.Mutex
-	shown map[string]map[string]bool
+	// pending holds impressions not yet written, and pendingCounts their
+	// counts, which limits read on top of the store's.
+	mu            sync.Mutex
+	shown         map[string]map[string]bool
+	pending       []store.Impression
+	pendingCounts map[impressionKey]int64
 
-	imp       chan store.Impression
+	flush     chan struct{}
+	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 }
+
+type impressionKey struct {
+	customer, offer string
+	day             int64
+}
+
+// Impressions are kept in memory and written with the next checkout's
+// transaction, which is synced anyway; a sync of their own would stall
+// replies. Without checkouts they are written every impressionFlush, or
+// when impressionBatch are waiting. A crash loses at most those: the
+// contract lets impressions be dropped, never checkouts.
+const (
+	impressionBatch = 10_000
+	impressionFlush = 10 * time.Second
+)
 
 // New starts a service over an open store. Close stops it.
 func New(db *store.Store, opts Options) (*Service, error) {
@@ -79,22 +99,24 @@ func New(db *store.Store, opts Options) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, db: db, log: opts.Logger,
-		shown: map[string]map[string]bool{},
-		imp:   make(chan store.Impression, 4096),
-		done:  make(chan struct{}),
+		shown:         map[string]map[string]bool{},
+		pendingCounts: map[impressionKey]int64{},
+		flush:         make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	var err error
 	if s.m, err = newMetrics(opts.Registry, s); err != nil {
 		return nil, err
 	}
-	go s.recordImpressions()
+	go s.flushImpressions()
 	return s, nil
 }
 
-// Close stops the service after the impressions queued so far are
-// written. Handle must not be called after Close.
+// Close stops the service after writing the impressions kept so far.
+// Handle must not be called after Close.
 func (s *Service) Close() {
-	s.closeOnce.Do(func() { close(s.imp) })
+	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.done
 }
 
@@ -194,7 +216,7 @@ func (s *Service) basket(terminal string, m *protocol.Message) *protocol.Message
 		}
 		in.Customer = &offer.Customer{Profile: p, Segments: cat.SegmentsOf(p, now, s.opts.Location)}
 	}
-	in.Usage = s.db.Usage(key, day)
+	in.Usage = usage{s.db.Usage(key, day), s, key, day}
 	start := time.Now()
 	res, err := cat.Evaluate(in)
 	took := time.Since(start)
@@ -211,14 +233,15 @@ func (s *Service) basket(terminal string, m *protocol.Message) *protocol.Message
 	return reply
 }
 
-// impressions queues the offers and nudges shown for the first time in
-// this transaction.
+// impressions keeps the offers and nudges shown for the first time in
+// this transaction, to be written later.
 func (s *Service) impressions(txn, key string, now time.Time, day int64, res *offer.Result) {
 	if len(res.Offers)+len(res.Nudges) == 0 {
 		return
 	}
 	imp := store.Impression{CustomerKey: key, At: now, Day: day}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	seen := s.shown[txn]
 	if seen == nil {
 		if len(s.shown) > 10_000 { // abandoned transactions: start over
@@ -239,53 +262,104 @@ func (s *Service) impressions(txn, key string, now time.Time, day int64, res *of
 			imp.Nudges = append(imp.Nudges, n.Offer)
 		}
 	}
-	s.mu.Unlock()
 	if len(imp.Offers)+len(imp.Nudges) == 0 {
 		return
 	}
-	select {
-	case s.imp <- imp:
-	default:
-		s.m.dropped.Inc() // the writer is behind; offers keep flowing
+	s.pending = append(s.pending, imp)
+	if key != "" {
+		for _, id := range append(imp.Offers[:len(imp.Offers):len(imp.Offers)], imp.Nudges...) {
+			s.pendingCounts[impressionKey{key, id, day}]++
+		}
 	}
+	if len(s.pending) >= impressionBatch {
+		select {
+		case s.flush <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeImpressions hands over the impressions kept so far; their counts
+// stay until they are written (settle).
+func (s *Service) takeImpressions() []store.Impression {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending
+	s.pending = nil
+	return p
+}
+
+// settle forgets the counts of written impressions, now in the store, or
+// gives back impressions that could not be written.
+func (s *Service) settle(batch []store.Impression, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.pending = append(batch, s.pending...)
+		return
+	}
+	for _, imp := range batch {
+		if imp.CustomerKey == "" {
+			continue
+		}
+		for _, id := range append(imp.Offers[:len(imp.Offers):len(imp.Offers)], imp.Nudges...) {
+			k := impressionKey{imp.CustomerKey, id, imp.Day}
+			if s.pendingCounts[k]--; s.pendingCounts[k] <= 0 {
+				delete(s.pendingCounts, k)
+			}
+		}
+	}
+}
+
+// flushImpressions writes the impressions kept, on a timer, when many are
+// waiting, and at Close.
+func (s *Service) flushImpressions() {
+	defer close(s.done)
+	tick := time.NewTicker(impressionFlush)
+	defer tick.Stop()
+	for {
+		stopping := false
+		select {
+		case <-tick.C:
+		case <-s.flush:
+		case <-s.stop:
+			stopping = true
+		}
+		if batch := s.takeImpressions(); len(batch) > 0 {
+			err := s.db.RecordImpressions(s.opts.Store, batch)
+			if err != nil {
+				s.log.Error("record impressions", "err", err, "impressions", len(batch))
+			}
+			s.settle(batch, err)
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// usage adds the impressions not yet written to the store's counts.
+type usage struct {
+	offer.Usage
+	s        *Service
+	customer string
+	day      int64
+}
+
+func (u usage) Counts(id string) offer.Counts {
+	c := u.Usage.Counts(id)
+	if u.customer != "" {
+		u.s.mu.Lock()
+		c.ImpressionsToday += u.s.pendingCounts[impressionKey{u.customer, id, u.day}]
+		u.s.mu.Unlock()
+	}
+	return c
 }
 
 func (s *Service) forget(txn string) {
 	s.mu.Lock()
 	delete(s.shown, txn)
 	s.mu.Unlock()
-}
-
-// Impressions are written in batches: each commit syncs the file, and one
-// a basket would cost more than the baskets themselves.
-const (
-	impressionBatch = 1024
-	impressionWait  = 100 * time.Millisecond
-)
-
-// recordImpressions writes queued impressions, a batch per transaction:
-// what arrives within impressionWait of the first, up to impressionBatch.
-func (s *Service) recordImpressions() {
-	defer close(s.done)
-	for first := range s.imp {
-		batch := []store.Impression{first}
-		timeout := time.After(impressionWait)
-	collect:
-		for len(batch) < impressionBatch {
-			select {
-			case i, ok := <-s.imp:
-				if !ok {
-					break collect
-				}
-				batch = append(batch, i)
-			case <-timeout:
-				break collect
-			}
-		}
-		if err := s.db.RecordImpressions(s.opts.Store, batch); err != nil {
-			s.log.Error("record impressions", "err", err, "impressions", len(batch))
-		}
-	}
 }
 
 func (s *Service) checkout(terminal string, m *protocol.Message) *protocol.Message {
@@ -310,7 +384,9 @@ func (s *Service) checkout(terminal string, m *protocol.Message) *protocol.Messa
 			ck.Segments = cat.SegmentsOf(p, now, s.opts.Location)
 		}
 	}
-	dup, err := s.db.RecordCheckout(s.opts.Store, ck)
+	batch := s.takeImpressions()
+	dup, err := s.db.RecordCheckout(s.opts.Store, ck, batch)
+	s.settle(batch, err)
 	if err != nil {
 		return s.fail(m.ID, err)
 	}

@@ -139,3 +139,25 @@ func TestCustomerKey(t *testing.T) {
 		t.Fatalf("customer key %q", k)
 	}
 }
+
+func TestImpressionLimitHoldsBeforeTheyAreWritten(t *testing.T) {
+	f := newFixture(t)
+	cat, err := offer.Parse([]byte(`{"version":1,"offers":[{"id":"once-a-day","status":"active",
+	 "reward":{"type":"percent_off","percent":5},"limits":{"impressions_per_customer_per_day":1}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetCatalog(cat)
+	if r := f.send(t, basket); len(r.Offers) != 1 {
+		t.Fatalf("first basket: %+v", r.Offers)
+	}
+	if r := f.send(t, strings.Replace(basket, `"txn":"T"`, `"txn":"T2"`, 1)); len(r.Offers) != 0 {
+		t.Fatalf("the offer was shown again the same day: %+v", r.Offers)
+	}
+	f.svc.Close() // writes what it kept
+	key := CustomerKey([]byte("0123456789abcdef0123"), loyaltyID)
+	day := offer.Day(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), time.UTC)
+	if c := f.db.Usage(key, day).Counts("once-a-day"); c.ImpressionsToday != 1 {
+		t.Fatalf("after Close the store counts %d impressions, want 1", c.ImpressionsToday)
+	}
+}

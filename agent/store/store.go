@@ -219,8 +219,13 @@ type Checkout struct {
 // RecordCheckout writes a checkout, its redemptions, the customer's updated
 // profile and their events in one transaction, synced to disk when it
 // returns. A txn already recorded is not recorded again: dup is true.
-func (s *Store) RecordCheckout(storeID string, ck *Checkout) (dup bool, err error) {
+// Impressions waiting to be written ride along in the same transaction,
+// whether or not the checkout is new.
+func (s *Store) RecordCheckout(storeID string, ck *Checkout, impressions []Impression) (dup bool, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := s.impressions(tx, storeID, impressions); err != nil {
+			return err
+		}
 		txns := tx.Bucket(bucketTxns)
 		if txns.Get([]byte(ck.Txn)) != nil {
 			dup = true
@@ -410,32 +415,34 @@ type Impression struct {
 // counted as dropped instead of queued; the counters still go up, so
 // limits hold.
 func (s *Store) RecordImpressions(storeID string, batch []Impression) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		b := tx.Bucket(bucketCounters)
-		for _, imp := range batch {
-			for i, id := range append(imp.Offers[:len(imp.Offers):len(imp.Offers)], imp.Nudges...) {
-				if imp.CustomerKey != "" {
-					k := counterKey(ctrImpressions, imp.Day, imp.CustomerKey, id)
-					if err := b.Put(k, u64(get64(b.Get(k))+1)); err != nil {
-						return err
-					}
-				}
-				if int64(get64(m.Get(keyDepth))) >= s.opts.MaxOutbox {
-					if err := m.Put(keyDropped, u64(get64(m.Get(keyDropped))+1)); err != nil {
-						return err
-					}
-					continue
-				}
-				e := &protocol.Event{Kind: protocol.EventImpression, Store: storeID, At: imp.At.UTC(),
-					Customer: imp.CustomerKey, Impression: &protocol.ImpressionEvent{Offer: id, Nudge: i >= len(imp.Offers)}}
-				if err := appendEvent(tx, e); err != nil {
+	return s.db.Update(func(tx *bolt.Tx) error { return s.impressions(tx, storeID, batch) })
+}
+
+func (s *Store) impressions(tx *bolt.Tx, storeID string, batch []Impression) error {
+	m := tx.Bucket(bucketMeta)
+	b := tx.Bucket(bucketCounters)
+	for _, imp := range batch {
+		for i, id := range append(imp.Offers[:len(imp.Offers):len(imp.Offers)], imp.Nudges...) {
+			if imp.CustomerKey != "" {
+				k := counterKey(ctrImpressions, imp.Day, imp.CustomerKey, id)
+				if err := b.Put(k, u64(get64(b.Get(k))+1)); err != nil {
 					return err
 				}
 			}
+			if int64(get64(m.Get(keyDepth))) >= s.opts.MaxOutbox {
+				if err := m.Put(keyDropped, u64(get64(m.Get(keyDropped))+1)); err != nil {
+					return err
+				}
+				continue
+			}
+			e := &protocol.Event{Kind: protocol.EventImpression, Store: storeID, At: imp.At.UTC(),
+				Customer: imp.CustomerKey, Impression: &protocol.ImpressionEvent{Offer: id, Nudge: i >= len(imp.Offers)}}
+			if err := appendEvent(tx, e); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Pending is an event in the outbox.

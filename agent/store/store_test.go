@@ -54,13 +54,13 @@ func events(t *testing.T, s *Store) []protocol.Event {
 func TestCheckoutOnceAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "agent.db")
 	s := open(t, path, Options{})
-	if dup, err := s.RecordCheckout("s001", checkout("t-1")); err != nil || dup {
+	if dup, err := s.RecordCheckout("s001", checkout("t-1"), nil); err != nil || dup {
 		t.Fatalf("first checkout: dup %v, err %v", dup, err)
 	}
 	s.Close()
 
 	s = open(t, path, Options{})
-	if dup, err := s.RecordCheckout("s001", checkout("t-1")); err != nil || !dup {
+	if dup, err := s.RecordCheckout("s001", checkout("t-1"), nil); err != nil || !dup {
 		t.Fatalf("the same txn after a reopen: dup %v, err %v; want counted once", dup, err)
 	}
 	ev := events(t, s)
@@ -97,7 +97,7 @@ func TestHistoryIsBounded(t *testing.T) {
 		ck := checkout("t-" + string(rune('a'+d)))
 		ck.At = at.AddDate(0, 0, d)
 		ck.Day = offer.Day(ck.At, time.UTC)
-		if _, err := s.RecordCheckout("s001", ck); err != nil {
+		if _, err := s.RecordCheckout("s001", ck, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,7 +120,7 @@ func TestOutboxOrderRemoveAndFullPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Checkouts are kept even when full.
-	if _, err := s.RecordCheckout("s001", checkout("t-1")); err != nil {
+	if _, err := s.RecordCheckout("s001", checkout("t-1"), nil); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.Outbox()
@@ -157,7 +157,7 @@ func TestConcurrentCheckoutsCountOnce(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for i := range 20 {
-				dup, err := s.RecordCheckout("s001", checkout("t-"+string(rune('a'+i))))
+				dup, err := s.RecordCheckout("s001", checkout("t-"+string(rune('a'+i))), nil)
 				if err != nil {
 					t.Error(err)
 				}
@@ -201,5 +201,23 @@ func TestSaveProfiles(t *testing.T) {
 	}
 	if err := s.SaveProfiles(map[string]*offer.Profile{"4900123456789": {}}); err == nil {
 		t.Fatal("a raw loyalty id was accepted as a key")
+	}
+}
+
+func TestImpressionsRideWithACheckout(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "agent.db"), Options{})
+	imps := []Impression{{CustomerKey: cust, At: at, Day: 1, Offers: []string{"a"}}}
+	if _, err := s.RecordCheckout("s001", checkout("t-1"), imps); err != nil {
+		t.Fatal(err)
+	}
+	// Also with a repeated checkout, which records nothing else.
+	if dup, err := s.RecordCheckout("s001", checkout("t-1"), imps); err != nil || !dup {
+		t.Fatal(dup, err)
+	}
+	if u := s.Usage(cust, 1).Counts("a"); u.ImpressionsToday != 2 {
+		t.Fatalf("impressions today %d, want 2", u.ImpressionsToday)
+	}
+	if ev := events(t, s); len(ev) != 5 || ev[0].Kind != protocol.EventImpression || ev[4].Kind != protocol.EventImpression {
+		t.Fatalf("outbox %+v", ev)
 	}
 }
