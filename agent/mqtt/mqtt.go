@@ -90,7 +90,10 @@ func Connect(opts Options, h Handler) (*Client, error) {
 		SetConnectRetry(false).
 		SetMaxReconnectInterval(5*time.Second).
 		SetKeepAlive(15*time.Second).
-		SetOrderMatters(false).
+		// Ordered delivery: paho calls receive for one message after
+		// another, so each terminal's queue gets them in the broker's order.
+		// receive never blocks, which is what ordered delivery requires.
+		SetOrderMatters(true).
 		SetBinaryWill(status, []byte(protocol.StatusOffline), protocol.MQTTQoS, true).
 		SetOnConnectHandler(func(c paho.Client) {
 			c.Subscribe(filter, protocol.MQTTQoS, cl.receive)

@@ -437,3 +437,55 @@ func TestAgentKilledWhileCheckoutsStream(t *testing.T) {
 	}
 	t.Logf("%d checkouts sent, %d acknowledged, %d recorded, across 4 kills", sent, len(acked), len(recorded))
 }
+
+// TestAgentKeepsEachTerminalsOrder sends bursts from three terminals
+// without waiting; each terminal's replies come back in the order sent.
+// A payload over 64 KiB is refused as too_large, and the agent serves on.
+func TestAgentKeepsEachTerminalsOrder(t *testing.T) {
+	a := startAgent(t, t.TempDir(), "")
+	obs := newTerminal(t, a, "t00")
+	var mu sync.Mutex
+	got := map[string][]string{} // terminal -> re in arrival order
+	all := make(chan struct{}, 100)
+	obs.c.Subscribe(fmt.Sprintf(protocol.TopicOutT, a.store, "+"), 1, func(_ paho.Client, m paho.Message) {
+		r, err := protocol.Decode(m.Payload())
+		if err != nil {
+			return
+		}
+		parts := strings.Split(m.Topic(), "/") // posoffer/v1/{store}/{terminal}/out
+		mu.Lock()
+		got[parts[3]] = append(got[parts[3]], r.Re)
+		mu.Unlock()
+		all <- struct{}{}
+	}).Wait()
+	const n = 20
+	for _, terminal := range []string{"t01", "t02", "t03"} {
+		in, _ := protocol.TopicIn(a.store, terminal)
+		for i := range n {
+			id := fmt.Sprintf("%s-%02d", terminal, i)
+			obs.c.Publish(in, 1, false, basketMsg(id, "T-"+terminal))
+		}
+	}
+	for range 3 * n {
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("replies so far: %v", got)
+		}
+	}
+	for _, terminal := range []string{"t01", "t02", "t03"} {
+		for i, re := range got[terminal] {
+			if want := fmt.Sprintf("%s-%02d", terminal, i); re != want {
+				t.Fatalf("terminal %s: reply %d is to %s, want %s (order %v)", terminal, i, re, want, got[terminal])
+			}
+		}
+	}
+
+	huge := `{"v":1,"type":"basket","id":"big","txn":"T","lines":[],"pad":"` + strings.Repeat("x", 70_000) + `"}`
+	if r := obs.send(t, "", huge); r.Type != protocol.TypeError || r.Code != protocol.CodeTooLarge {
+		t.Fatalf("a 70 KB message: %+v, want error too_large", r)
+	}
+	if r := obs.send(t, "m-after", basketMsg("m-after", "T9")); r.Type != protocol.TypeOffers {
+		t.Fatalf("after a huge message: %+v", r)
+	}
+}
