@@ -510,16 +510,6 @@ func (s *Store) Outbox() (OutboxStats, error) {
 	return st, err
 }
 
-// HasCheckout reports whether txn was recorded.
-func (s *Store) HasCheckout(txn string) (bool, error) {
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(bucketTxns).Get([]byte(txn)) != nil
-		return nil
-	})
-	return ok, err
-}
-
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 func get64(b []byte) uint64 {

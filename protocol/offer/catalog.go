@@ -64,9 +64,6 @@ type Catalog struct {
 // Offers returns the catalog's offers in document order.
 func (c *Catalog) Offers() []*Offer { return c.offers }
 
-// Segments returns the catalog's segments in document order.
-func (c *Catalog) Segments() []*Segment { return c.segments }
-
 // Offer returns the offer with the given id, or nil.
 func (c *Catalog) Offer(id string) *Offer { return c.byID[id] }
 
@@ -181,66 +178,6 @@ func Parse(b []byte) (*Catalog, error) {
 		c.segments = append(c.segments, s)
 	}
 	r.done()
-	if len(p.list) > 0 {
-		return nil, invalid(p.list)
-	}
-	c.idx = buildIndex(c.offers)
-	return c, nil
-}
-
-// ParseOffer decodes and validates one offer document, JSON or YAML, with
-// exactly the rules a catalog applies to its offers.
-func ParseOffer(b []byte) (*Offer, error) {
-	doc, err := decodeDocument(b)
-	if err != nil {
-		return nil, err
-	}
-	var p problems
-	o := parseOffer(&p, 0, doc)
-	if len(p.list) > 0 {
-		return nil, invalid(p.list)
-	}
-	return o, nil
-}
-
-// ParseSegment decodes and validates one segment document.
-func ParseSegment(b []byte) (*Segment, error) {
-	doc, err := decodeDocument(b)
-	if err != nil {
-		return nil, err
-	}
-	var p problems
-	s := parseSegment(&p, 0, doc)
-	if len(p.list) > 0 {
-		return nil, invalid(p.list)
-	}
-	return s, nil
-}
-
-// New builds a catalog from offers and segments that were parsed one by one
-// (as HQ stores them). Ids must be unique.
-func New(revision int64, offers []*Offer, segments []*Segment) (*Catalog, error) {
-	c := &Catalog{Revision: revision, byID: map[string]*Offer{}}
-	var p problems
-	for _, o := range offers {
-		if c.byID[o.ID] != nil {
-			p.add("offer "+strconv.Quote(o.ID), "id", "duplicate offer id")
-			continue
-		}
-		cp := *o
-		cp.ord = int32(len(c.offers))
-		c.byID[o.ID] = &cp
-		c.offers = append(c.offers, &cp)
-	}
-	seen := map[string]bool{}
-	for _, s := range segments {
-		if seen[s.ID] {
-			p.add("segment "+strconv.Quote(s.ID), "id", "duplicate segment id")
-			continue
-		}
-		seen[s.ID] = true
-		c.segments = append(c.segments, s)
-	}
 	if len(p.list) > 0 {
 		return nil, invalid(p.list)
 	}
