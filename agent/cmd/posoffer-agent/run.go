@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +94,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := loadCatalog(cfg, db, svc, log); err != nil {
 		return err
 	}
+	// Parsing a large catalog leaves garbage several times its size; give
+	// it back now rather than hold it until the heap grows into it.
+	debug.FreeOSMemory()
 
 	broker := cfg.MQTT.Broker
 	password := ""
