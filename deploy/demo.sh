@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: an agent with its embedded MQTT broker serving the sample
-# catalog, and simulated terminals shopping at it. Run from the repository
-# root after `make build` (make demo does both).
+# catalog, simulated terminals shopping at it over MQTT, and a serial till
+# (a Shift_JIS key=value model) on a virtual null-modem cable. Run from the
+# repository root after `make build` (make demo does both).
 set -euo pipefail
 
 http=127.0.0.1:18787
@@ -9,13 +10,19 @@ broker=127.0.0.1:18830
 duration=${DEMO_DURATION:-15s}
 dir=$(mktemp -d)
 agent=
+cable=
 cleanup() {
 	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
+	[ -n "$cable" ] && kill "$cable" 2>/dev/null && wait "$cable" 2>/dev/null
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 
 head -c 32 /dev/urandom > "$dir/tenant.key"
+# A serial cable without hardware: the agent gets one end, the till the other.
+bin/posoffer-sim null-modem --a "$dir/tty-agent" --b "$dir/tty-till" > /dev/null &
+cable=$!
+for _ in $(seq 50); do [ -e "$dir/tty-till" ] && break; sleep 0.1; done
 cat > "$dir/agent.yaml" <<YAML
 version: 1
 store: s001
@@ -25,6 +32,10 @@ tenant_key_file: $dir/tenant.key
 catalog_file: deploy/sample/catalog.yaml
 http: {listen: "$http"}
 mqtt: {listen: "$broker"}
+firmware_dir: $PWD/firmware-configs
+serial:
+  - {terminal: t20, port: $dir/tty-agent, model: hikari-kv300}
+discovery: {advertise: false}
 YAML
 
 bin/posoffer-agent run --config "$dir/agent.yaml" 2> "$dir/agent.log" &
@@ -40,3 +51,6 @@ bin/posoffer-sim load --broker "tcp://$broker" --store s001 --terminals 4 --rate
 echo
 echo "One basket, as a technician would send it:"
 bin/posoffer-sim basket --broker "tcp://$broker" --store s001 --terminal t09 --file deploy/sample/basket.json
+echo
+echo "The same basket from a serial till (model hikari-kv300: Shift_JIS key=value frames):"
+bin/posoffer-sim serial --port "$dir/tty-till" --model hikari-kv300 --file deploy/sample/basket.json

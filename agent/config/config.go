@@ -37,18 +37,19 @@ var ErrInvalid = errors.New("invalid configuration")
 // Config is the agent's configuration. Its keys are part of the contract:
 // they keep their meaning; new keys may be added.
 type Config struct {
-	Version       int      `yaml:"version"`
-	Store         string   `yaml:"store"`
-	Timezone      string   `yaml:"timezone"`
-	DataDir       string   `yaml:"data_dir"`
-	TenantKeyFile string   `yaml:"tenant_key_file"`
-	CatalogFile   string   `yaml:"catalog_file"`
-	HTTP          HTTP     `yaml:"http"`
-	MQTT          MQTT     `yaml:"mqtt"`
-	Serial        []Serial `yaml:"serial"`
-	FirmwareDir   string   `yaml:"firmware_dir"`
-	Cloud         Cloud    `yaml:"cloud"`
-	Offers        Offers   `yaml:"offers"`
+	Version       int       `yaml:"version"`
+	Store         string    `yaml:"store"`
+	Timezone      string    `yaml:"timezone"`
+	DataDir       string    `yaml:"data_dir"`
+	TenantKeyFile string    `yaml:"tenant_key_file"`
+	CatalogFile   string    `yaml:"catalog_file"`
+	HTTP          HTTP      `yaml:"http"`
+	MQTT          MQTT      `yaml:"mqtt"`
+	Discovery     Discovery `yaml:"discovery"`
+	Serial        []Serial  `yaml:"serial"`
+	FirmwareDir   string    `yaml:"firmware_dir"`
+	Cloud         Cloud     `yaml:"cloud"`
+	Offers        Offers    `yaml:"offers"`
 
 	// Location is Timezone, loaded.
 	Location *time.Location `yaml:"-"`
@@ -61,10 +62,25 @@ type HTTP struct {
 
 // MQTT says which broker terminals reach the agent through.
 type MQTT struct {
-	Broker       string `yaml:"broker"` // tcp://host:port; empty: the embedded broker
+	Broker       string `yaml:"broker"` // tcp://host:port; BrokerMDNS: found on the LAN; empty: the embedded broker
 	Listen       string `yaml:"listen"` // the embedded broker's listener
 	Username     string `yaml:"username"`
 	PasswordFile string `yaml:"password_file"`
+}
+
+// BrokerMDNS as mqtt.broker means: use the first MQTT broker found on the
+// LAN that advertises _mqtt._tcp over mDNS.
+const BrokerMDNS = "mdns"
+
+// Discovery is the agent's part in service discovery on the store LAN
+// (mDNS and DNS-SD).
+type Discovery struct {
+	// Advertise answers for _posoffer._tcp, so that terminals and
+	// technicians find the agent without its address.
+	Advertise bool `yaml:"advertise"`
+	// Interfaces are the network interfaces to advertise on and to look
+	// for an mdns broker on; empty: every interface up with multicast.
+	Interfaces []string `yaml:"interfaces"`
 }
 
 // Serial is one terminal on a serial port.
@@ -92,6 +108,7 @@ func defaults() Config {
 		Timezone:    "UTC",
 		HTTP:        HTTP{Listen: "127.0.0.1:8787"},
 		MQTT:        MQTT{Listen: "127.0.0.1:1883"},
+		Discovery:   Discovery{Advertise: true},
 		FirmwareDir: "firmware-configs",
 		Offers:      Offers{MaxNudges: 3, PointsPer: 100},
 	}
@@ -250,6 +267,8 @@ func kindName(goType string) string {
 		return "a whole number"
 	case goType == "string":
 		return "text"
+	case goType == "bool":
+		return "true or false"
 	case strings.HasPrefix(goType, "[]"):
 		return "a list"
 	}
@@ -289,15 +308,33 @@ func (c *Config) validate(p *problems) {
 	if err := checkHostPort(c.HTTP.Listen); err != nil {
 		p.at("http.listen", "%v", err)
 	}
-	if c.MQTT.Broker != "" {
-		if u, err := url.Parse(c.MQTT.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "ws") || u.Port() == "" {
-			p.at("mqtt.broker", "must be tcp://host:port (or ssl:// or ws://), or empty for the embedded broker, got %q", c.MQTT.Broker)
+	switch c.MQTT.Broker {
+	case BrokerMDNS: // looked for when the agent starts
+	case "":
+		if err := checkHostPort(c.MQTT.Listen); err != nil {
+			p.at("mqtt.listen", "%v", err)
 		}
-	} else if err := checkHostPort(c.MQTT.Listen); err != nil {
-		p.at("mqtt.listen", "%v", err)
+	default:
+		if u, err := url.Parse(c.MQTT.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "ws") || u.Port() == "" {
+			p.at("mqtt.broker", "must be tcp://host:port (or ssl:// or ws://), %s to find the broker on the LAN, or empty for the embedded broker, got %q", BrokerMDNS, c.MQTT.Broker)
+		}
 	}
 	if c.MQTT.PasswordFile != "" && c.MQTT.Username == "" {
 		p.at("mqtt.password_file", "set, but mqtt.username is empty")
+	}
+	ifaces := map[string]int{}
+	for i, name := range c.Discovery.Interfaces {
+		key := "discovery.interfaces[" + strconv.Itoa(i) + "]"
+		switch j, dup := ifaces[name]; {
+		case strings.TrimSpace(name) == "":
+			p.at(key, "must be a network interface name such as eth0, got %q", name)
+		case strings.TrimSpace(name) != name:
+			p.at(key, "has spaces around the name: %q", name)
+		case dup:
+			p.at(key, "%q is also discovery.interfaces[%d]", name, j)
+		default:
+			ifaces[name] = i
+		}
 	}
 	seen := map[string]int{}
 	for i, s := range c.Serial {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,8 @@ func TestSampleIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store != "s001" || c.Location.String() != "Asia/Tokyo" || c.Offers.MaxNudges != 3 || c.MQTT.Listen != "127.0.0.1:1883" {
+	if c.Store != "s001" || c.Location.String() != "Asia/Tokyo" || c.Offers.MaxNudges != 3 || c.MQTT.Listen != "127.0.0.1:1883" ||
+		!c.Discovery.Advertise || len(c.Discovery.Interfaces) != 0 {
 		t.Fatalf("sample read as %+v", c)
 	}
 }
@@ -23,8 +25,27 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Timezone != "UTC" || c.HTTP.Listen != "127.0.0.1:8787" || c.Offers.PointsPer != 100 || c.FirmwareDir != "firmware-configs" {
+	if c.Timezone != "UTC" || c.HTTP.Listen != "127.0.0.1:8787" || c.Offers.PointsPer != 100 || c.FirmwareDir != "firmware-configs" ||
+		!c.Discovery.Advertise || c.Discovery.Interfaces != nil {
 		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	const base = "version: 1\nstore: s001\ndata_dir: /d\ntenant_key_file: /k\n"
+	c, err := Parse("a.yaml", []byte(base+"mqtt:\n  broker: mdns\n  listen: ''\ndiscovery:\n  advertise: false\n  interfaces: [eth0, \"Wi-Fi 2\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.Broker != BrokerMDNS || c.Discovery.Advertise || !slices.Equal(c.Discovery.Interfaces, []string{"eth0", "Wi-Fi 2"}) {
+		t.Fatalf("read as %+v", c)
+	}
+	c, err = Parse("a.yaml", []byte(base+"discovery: {interfaces: []}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Discovery.Advertise {
+		t.Fatal("advertise is not on by default when the discovery section leaves it out")
 	}
 }
 
@@ -44,7 +65,17 @@ func TestRefuses(t *testing.T) {
 		{"version 2", strings.Replace(base, "version: 1", "version: 2", 1), []string{"agent.yaml:1: version: this agent reads configuration version 1, got 2"}},
 		{"bad store", strings.Replace(base, "s001", "Store 1", 1), []string{`agent.yaml:2: store: must be 1 to 32 characters`}},
 		{"bad zone", base + "timezone: Tokyo\n", []string{`agent.yaml:5: timezone: must be an IANA time zone`}},
-		{"bad broker", base + "mqtt: {broker: 'localhost:1883'}\n", []string{`agent.yaml:5: mqtt.broker: must be tcp://host:port`}},
+		{"bad broker", base + "mqtt: {broker: 'localhost:1883'}\n", []string{`agent.yaml:5: mqtt.broker: must be tcp://host:port (or ssl:// or ws://), mdns to find the broker on the LAN, or empty`}},
+		{"mdns is lower case", base + "mqtt: {broker: MDNS}\n", []string{`agent.yaml:5: mqtt.broker: must be tcp://host:port`}},
+		{"mdns is no scheme", base + "mqtt: {broker: 'mdns://broker'}\n", []string{`agent.yaml:5: mqtt.broker: must be tcp://host:port`}},
+		{"unknown discovery key", base + "discovery:\n  advertize: true\n", []string{"agent.yaml:6: discovery.advertize: unknown key (this section has: advertise, interfaces)"}},
+		{"advertise not a bool", base + "discovery:\n  advertise: maybe\n", []string{"agent.yaml:6: discovery.advertise: cannot read !!str `maybe` as true or false"}},
+		{"discovery not a section", base + "discovery: true\n", []string{`agent.yaml:5: discovery: must be a section of keys, got "true"`}},
+		{"interfaces not a list", base + "discovery: {interfaces: eth0}\n", []string{`agent.yaml:5: discovery.interfaces: must be a list, got "eth0"`}},
+		{"interface empty", base + "discovery:\n  interfaces:\n    - eth0\n    - ''\n", []string{`agent.yaml:8: discovery.interfaces[1]: must be a network interface name such as eth0, got ""`}},
+		{"interface with spaces", base + "discovery: {interfaces: [' eth0']}\n", []string{`agent.yaml:5: discovery.interfaces[0]: has spaces around the name: " eth0"`}},
+		{"interface twice", base + "discovery:\n  interfaces: [eth0, eth1, eth0]\n", []string{`agent.yaml:6: discovery.interfaces[2]: "eth0" is also discovery.interfaces[0]`}},
+		{"interface not text", base + "discovery:\n  interfaces: [{name: eth0}]\n", []string{"agent.yaml:6: discovery.interfaces[0]: cannot read !!map as text"}},
 		{"bad listen", base + "http: {listen: '8787'}\n", []string{`agent.yaml:5: http.listen: must be host:port`}},
 		{"serial without port", base + "serial:\n  - {terminal: t1, model: m}\n", []string{`agent.yaml:6: serial[0]: port is required`}},
 		{"serial twice", base + "serial:\n  - {terminal: t1, port: a, model: m}\n  - {terminal: t1, port: b, model: m}\n", []string{`agent.yaml:7: serial[1]: terminal "t1" is also serial[0]`}},

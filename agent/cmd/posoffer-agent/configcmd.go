@@ -32,7 +32,11 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "posoffer-agent config check: --config is required")
 			return exitUsage
 		}
-		if _, err := config.Load(*path); err != nil {
+		cfg, err := config.Load(*path)
+		if err == nil {
+			_, err = serialConfigs(cfg, *path)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "posoffer-agent: %v\n", err)
 			return exitUsage
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,9 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/posoffer/posoffer/agent/config"
+	"github.com/posoffer/posoffer/agent/discovery"
 	"github.com/posoffer/posoffer/agent/mqtt"
+	"github.com/posoffer/posoffer/agent/serial"
 	"github.com/posoffer/posoffer/agent/service"
 	"github.com/posoffer/posoffer/agent/store"
+	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
 
@@ -47,6 +52,11 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "posoffer-agent: %v\n", err)
 		return exitUsage
 	}
+	serials, err := serialConfigs(cfg, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-agent: %v\n", err)
+		return exitUsage
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("store", cfg.Store)
 	if os.Getenv("GOMAXPROCS") == "" {
 		// A goroutine in fsync (every checkout, every impression batch)
@@ -56,7 +66,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		// (BenchmarkAgentOverMQTT, BENCHMARKS.md).
 		runtime.GOMAXPROCS(max(4, 2*runtime.NumCPU()))
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, serials, log); err != nil {
 		log.Error("stopped", "err", err)
 		return exitFail
 	}
@@ -65,7 +75,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 // serve runs the agent until ctx is done.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log *slog.Logger) error {
 	key, err := os.ReadFile(cfg.TenantKeyFile)
 	if err != nil {
 		return fmt.Errorf("tenant key: %w", err)
@@ -107,6 +117,21 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		password = string(bytes.TrimSpace(b))
 	}
+	var ifaces []net.Interface
+	if cfg.Discovery.Advertise || broker == config.BrokerMDNS {
+		if ifaces, err = discovery.Interfaces(cfg.Discovery.Interfaces); err != nil && broker == config.BrokerMDNS {
+			return fmt.Errorf("mqtt.broker is mdns: %w", err)
+		}
+	}
+	if broker == config.BrokerMDNS {
+		fctx, cancel := context.WithTimeout(ctx, discovery.DefaultTimeout)
+		broker, err = discovery.FindBroker(fctx, ifaces)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("mqtt.broker is mdns: %w", err)
+		}
+		log.Info("mqtt broker found on the LAN", "broker", broker)
+	}
 	if broker == "" {
 		b, err := mqtt.StartBroker(cfg.MQTT.Listen, cfg.MQTT.Username, password, log.With("component", "broker"))
 		if err != nil {
@@ -115,6 +140,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		defer b.Close()
 		broker = "tcp://" + cfg.MQTT.Listen
 	}
+	lines, stopLines, err := startSerial(svc, serials, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopLines()
+
 	var connected atomic.Bool
 	client, err := mqtt.Connect(mqtt.Options{
 		Broker: broker, Store: cfg.Store, Username: cfg.MQTT.Username, Password: password,
@@ -138,6 +169,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		st := status{Store: cfg.Store, MQTT: connected.Load(), Serial: []serial.Status{}}
+		if c := svc.Catalog(); c != nil {
+			st.Catalog = c.Revision
+		}
+		for _, l := range lines {
+			st.Serial = append(st.Serial, l.Status())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -146,9 +190,49 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 
+	if cfg.Discovery.Advertise {
+		mqttPort := 0
+		if cfg.MQTT.Broker == "" {
+			mqttPort = discovery.LANPort(cfg.MQTT.Listen)
+		}
+		stop, err := discovery.Advertise(discovery.Advert{Store: cfg.Store, Version: protocol.Version, AgentVersion: version,
+			MQTTPort: mqttPort, HTTPPort: ln.Addr().(*net.TCPAddr).Port, Interfaces: ifaces})
+		if err != nil {
+			log.Warn("not advertising on the LAN; terminals must be given the agent's address", "err", err)
+		} else {
+			defer stop()
+		}
+	}
+
 	log.Info("ready", "mqtt", broker, "http", cfg.HTTP.Listen)
 	<-ctx.Done()
 	return nil
+}
+
+// status is what GET /status reports: the agent's connections at a glance.
+type status struct {
+	Store   string          `json:"store"`
+	Catalog int64           `json:"catalog"`
+	MQTT    bool            `json:"mqtt_connected"`
+	Serial  []serial.Status `json:"serial"`
+}
+
+// startSerial serves every serial terminal until the returned stop is
+// called.
+func startSerial(svc *service.Service, serials []serial.Config, reg prometheus.Registerer, log *slog.Logger) ([]*serial.Line, func(), error) {
+	m, err := serial.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var lines []*serial.Line
+	for _, c := range serials {
+		l := serial.NewLine(c, serial.Options{Handler: svc, Logger: log.With("component", "serial"), Metrics: m})
+		lines = append(lines, l)
+		wg.Go(func() { l.Run(ctx) })
+	}
+	return lines, func() { cancel(); wg.Wait() }, nil
 }
 
 // loadCatalog serves the configured catalog file, or else the catalog the

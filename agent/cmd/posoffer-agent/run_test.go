@@ -73,6 +73,12 @@ func startAgent(t testing.TB, dir, store string) *runningAgent {
 // the agent's own).
 func startAgentWith(t testing.TB, dir, store, catalog, broker string) *runningAgent {
 	t.Helper()
+	return startAgentExtra(t, dir, store, catalog, broker, "")
+}
+
+// startAgentExtra is startAgentWith with more configuration (YAML lines).
+func startAgentExtra(t testing.TB, dir, store, catalog, broker, extra string) *runningAgent {
+	t.Helper()
 	if store == "" {
 		store = fmt.Sprintf("s%d", time.Now().UnixNano()%1_000_000_000)
 	}
@@ -92,8 +98,8 @@ func startAgentWith(t testing.TB, dir, store, catalog, broker string) *runningAg
 		a.broker = "tcp://" + listen
 		mqttCfg = "mqtt: {listen: '" + listen + "'}\n"
 	}
-	cfg := fmt.Sprintf("version: 1\nstore: %s\ntimezone: Asia/Tokyo\ndata_dir: %s\ntenant_key_file: %s\ncatalog_file: %s\nhttp: {listen: '%s'}\n%s",
-		a.store, filepath.Join(dir, "data"), filepath.Join(dir, "tenant.key"), filepath.Join(dir, "catalog.json"), a.http, mqttCfg)
+	cfg := fmt.Sprintf("version: 1\nstore: %s\ntimezone: Asia/Tokyo\ndata_dir: %s\ntenant_key_file: %s\ncatalog_file: %s\nhttp: {listen: '%s'}\n%s%s",
+		a.store, filepath.Join(dir, "data"), filepath.Join(dir, "tenant.key"), filepath.Join(dir, "catalog.json"), a.http, mqttCfg, extra)
 	path := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

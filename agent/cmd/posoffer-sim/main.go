@@ -12,6 +12,17 @@
 // checkout applies the offers of the last reply. Customers come from a
 // population that returns; some shop without a loyalty card. It prints what
 // was sent and answered, errors, and reply latency percentiles.
+//
+//	posoffer-sim serial --port PATH --model NAME [--firmware-dir DIR] --file msg.json [--file ...]
+//
+// acts as a serial terminal of a model (a file in firmware-configs/): it
+// sends each message in the model's dialect and framing, with its retries,
+// and prints each reply as protocol v1 JSON;
+//
+//	posoffer-sim null-modem --a PATH --b PATH
+//
+// joins two new pseudo-terminals like a null-modem cable, so an agent and
+// posoffer-sim serial can talk over real serial I/O without hardware.
 package main
 
 import (
@@ -39,6 +50,9 @@ const usage = `usage: posoffer-sim <command> [flags]
 commands:
   basket   send one message file and print the reply
   load     drive realistic traffic and report latency
+  discover list the agents on the LAN (mDNS); exit 1 when none answers
+  serial   act as a serial terminal of a model: send message files, print the replies
+  null-modem  join two new pseudo-terminals like a cable, to try serial without hardware
 `
 
 func main() {
@@ -58,6 +72,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return basketCmd(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadCmd(ctx, args[1:], stdout, stderr)
+	case "discover":
+		return discoverCmd(ctx, args[1:], stdout, stderr)
+	case "serial":
+		return serialCmd(ctx, args[1:], stdout, stderr)
+	case "null-modem":
+		return nullModemCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,510 @@
+// Package serial connects terminals on RS-232 ports to the agent. Each
+// configured port has a Line: it opens the port with its terminal model's
+// settings (agent/firmware), finds frames in what arrives (protocol/frame),
+// turns each request into a protocol message for the agent's service, and
+// sends the reply back in the model's dialect.
+//
+// The exchange, for models with acknowledgements:
+//
+//	terminal: STX request ETX LRC      agent: ACK (or NAK: bad LRC, oversize, card data)
+//	agent:    STX reply ETX LRC        terminal: ACK (or NAK, or silence: the agent resends)
+//
+// Invariants:
+//   - A good frame is acknowledged before it is handled; a bad one is
+//     refused with NAK and never handled.
+//   - A frame equal to the last request (the terminal retried because our
+//     ACK or reply was lost) is acknowledged and answered again with the
+//     same reply, and not handled a second time.
+//   - A reply is resent on NAK or after the model's ACK timeout, at most
+//     the model's retries times. A new request ends the wait.
+//   - A frame that carries payment-card track data is refused and counted;
+//     its bytes are not logged, kept or hashed.
+//   - A reply too long for the model's frame loses its explanations, then
+//     its texts, then its nudges, then its last offers, until it fits;
+//     such replies are counted.
+//   - A port that fails or disappears is opened again with backoff, forever,
+//     and its state shows in Status and the posoffer_serial_port_up metric.
+//   - One request at a time per port, in the order they arrive.
+package serial
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/posoffer/posoffer/agent/firmware"
+	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/frame"
+)
+
+// Handler answers one protocol v1 message from a terminal; agent/service
+// implements it.
+type Handler interface {
+	Handle(ctx context.Context, terminal string, payload []byte) *protocol.Message
+}
+
+// Config is one serial terminal.
+type Config struct {
+	Terminal string          // the terminal's id
+	Path     string          // the port, e.g. /dev/ttyS0 or /dev/serial/by-id/...
+	Model    *firmware.Model // how the terminal speaks
+}
+
+// Options are what every Line shares.
+type Options struct {
+	Handler Handler
+	Open    Opener // nil: OpenTarm
+	Logger  *slog.Logger
+	Metrics *Metrics // nil: none
+}
+
+// Status is the state of one line, for /status.
+type Status struct {
+	Terminal string    `json:"terminal"`
+	Port     string    `json:"port"`
+	Model    string    `json:"model"`
+	Up       bool      `json:"up"`
+	Since    time.Time `json:"since"`           // when Up last changed
+	Error    string    `json:"error,omitempty"` // why it is down
+}
+
+// Line serves one terminal on one port.
+type Line struct {
+	cfg  Config
+	opts Options
+	log  *slog.Logger
+
+	mu sync.Mutex
+	st Status
+}
+
+// Backoff between attempts to open a port.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// NewLine returns a Line for cfg; Run serves it.
+func NewLine(cfg Config, opts Options) *Line {
+	if opts.Open == nil {
+		opts.Open = OpenTarm
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Line{cfg: cfg, opts: opts, log: opts.Logger.With("terminal", cfg.Terminal, "port", cfg.Path, "model", cfg.Model.Name)}
+	l.st = Status{Terminal: cfg.Terminal, Port: cfg.Path, Model: cfg.Model.Name, Since: time.Now(), Error: "not opened yet"}
+	return l
+}
+
+// Status returns the line's state.
+func (l *Line) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.st
+}
+
+func (l *Line) setUp(up bool, err error) {
+	l.mu.Lock()
+	changed := l.st.Up != up || l.st.Since.IsZero()
+	if changed {
+		l.st.Since = time.Now()
+	}
+	l.st.Up = up
+	l.st.Error = ""
+	if err != nil {
+		l.st.Error = err.Error()
+	}
+	l.mu.Unlock()
+	if m := l.opts.Metrics; m != nil {
+		m.up.WithLabelValues(l.cfg.Terminal).Set(map[bool]float64{true: 1, false: 0}[up])
+	}
+	switch {
+	case up:
+		l.log.Info("serial port open")
+	case changed:
+		l.log.Warn("serial port down; retrying", "err", err)
+	}
+}
+
+// Run serves the line until ctx is done, opening the port again whenever
+// it fails.
+func (l *Line) Run(ctx context.Context) {
+	l.setUp(false, errors.New("not opened yet"))
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		p, err := l.opts.Open(l.cfg.Path, l.cfg.Model)
+		if err == nil {
+			backoff = minBackoff
+			l.setUp(true, nil)
+			if m := l.opts.Metrics; m != nil {
+				m.opens.WithLabelValues(l.cfg.Terminal).Inc()
+			}
+			err = l.serve(ctx, p)
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		l.setUp(false, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// input is what the reader goroutine found on the port.
+type input struct {
+	ev  frame.Event // Payload is a copy
+	err error
+}
+
+// serve runs one session on an open port, until ctx is done or the port
+// fails; it closes the port.
+func (l *Line) serve(ctx context.Context, p Port) error {
+	in := make(chan input, 64)
+	stop := make(chan struct{})
+	go l.read(p, in, stop)
+	defer func() {
+		close(stop)
+		for range in { // the reader ends within one read timeout
+		}
+		p.Close()
+	}()
+	s := &session{l: l, p: p, m: l.cfg.Model, ctx: ctx}
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	defer s.timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case x, ok := <-in:
+			if !ok {
+				return errors.New("reader stopped")
+			}
+			if x.err != nil {
+				return x.err
+			}
+			if err := s.handle(x.ev); err != nil {
+				return err
+			}
+		case <-s.timer.C:
+			if err := s.resend("no ACK"); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// read feeds what arrives on p to a frame decoder and sends the events on
+// in, until stop is closed or p fails; it closes in.
+func (l *Line) read(p Port, in chan<- input, stop <-chan struct{}) {
+	defer close(in)
+	dec, err := frame.NewDecoder(l.cfg.Model.Frame)
+	if err != nil { // firmware.Parse validated it
+		in <- input{err: err}
+		return
+	}
+	send := func(x input) bool {
+		select {
+		case in <- x:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	buf := make([]byte, 1024)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, err := p.Read(buf)
+		alive := true
+		dec.Feed(buf[:n], func(e frame.Event) {
+			e.Payload = append([]byte(nil), e.Payload...)
+			alive = alive && send(input{ev: e})
+		})
+		if err != nil {
+			send(input{err: err})
+			return
+		}
+		if !alive {
+			return
+		}
+	}
+}
+
+// session is the exchange state of one open port.
+type session struct {
+	l   *Line
+	p   Port
+	m   *firmware.Model
+	ctx context.Context
+
+	last      [sha256.Size]byte // hash of the last request handled
+	lastReply []byte            // its framed reply
+	hasLast   bool
+
+	pending []byte // a reply waiting for the terminal's ACK
+	tries   int    // times pending was resent
+	timer   *time.Timer
+}
+
+func (s *session) count(kind string) {
+	if m := s.l.opts.Metrics; m != nil {
+		m.frames.WithLabelValues(s.l.cfg.Terminal, kind).Inc()
+	}
+}
+
+func (s *session) handle(ev frame.Event) error {
+	switch ev.Kind {
+	case frame.EventFrame:
+		return s.request(ev.Payload)
+	case frame.EventBadLRC:
+		s.count("bad_lrc")
+		return s.refuse(protocol.CodeBadMessage, "frame check (LRC) failed; send it again")
+	case frame.EventOversize:
+		s.count("oversize")
+		return s.refuse(protocol.CodeTooLarge, "frame longer than this model allows")
+	case frame.EventGarbage:
+		if m := s.l.opts.Metrics; m != nil {
+			m.garbage.WithLabelValues(s.l.cfg.Terminal).Add(float64(ev.N))
+		}
+	case frame.EventACK:
+		s.settle()
+	case frame.EventNAK:
+		if s.pending != nil {
+			return s.resend("NAK")
+		}
+	}
+	return nil
+}
+
+// refuse answers a frame that cannot be handled: NAK where the model has
+// acknowledgements, an error reply where it has none.
+func (s *session) refuse(code, message string) error {
+	if s.m.Acks {
+		return s.write([]byte{s.m.Frame.NAK})
+	}
+	return s.reply(protocol.NewError("", code, message))
+}
+
+func (s *session) request(payload []byte) error {
+	if protocol.ContainsCardData(payload) {
+		s.count("card_data")
+		return s.refuse(protocol.CodeCardData, "payment card data is not accepted here")
+	}
+	s.settle() // a new request ends the wait for the last reply's ACK
+	sum := sha256.Sum256(payload)
+	if s.hasLast && sum == s.last {
+		s.count("duplicate")
+		if err := s.ack(); err != nil {
+			return err
+		}
+		return s.send(s.lastReply)
+	}
+	s.count("request")
+	if err := s.ack(); err != nil {
+		return err
+	}
+	var reply *protocol.Message
+	if v1, err := s.m.DecodeRequest(payload); err != nil {
+		s.count("undecodable")
+		reply = protocol.NewError("", protocol.CodeBadMessage, err.Error())
+	} else {
+		reply = s.l.opts.Handler.Handle(s.ctx, s.l.cfg.Terminal, v1)
+	}
+	s.last, s.hasLast = sum, true
+	return s.reply(reply)
+}
+
+func (s *session) ack() error {
+	if !s.m.Acks {
+		return nil
+	}
+	return s.write([]byte{s.m.Frame.ACK})
+}
+
+// reply frames m in the model's dialect and sends it.
+func (s *session) reply(m *protocol.Message) error {
+	payload, trimmed, err := fit(s.m, m)
+	if err != nil {
+		s.l.log.Error("reply cannot be sent in this model's dialect", "type", m.Type, "err", err)
+		if payload, _, err = fit(s.m, protocol.NewError(m.Re, protocol.CodeInternal, "reply cannot be encoded for this terminal model")); err != nil {
+			return nil
+		}
+	}
+	if trimmed {
+		if mt := s.l.opts.Metrics; mt != nil {
+			mt.trimmed.WithLabelValues(s.l.cfg.Terminal).Inc()
+		}
+	}
+	b, err := frame.Encode(s.m.Frame, payload)
+	if err != nil {
+		s.l.log.Error("reply cannot be framed", "type", m.Type, "err", err)
+		return nil
+	}
+	s.lastReply = b
+	return s.send(b)
+}
+
+// send writes a framed reply and, with acknowledgements, waits for its ACK.
+func (s *session) send(b []byte) error {
+	if err := s.write(b); err != nil {
+		return err
+	}
+	if s.m.Acks {
+		s.pending, s.tries = b, 0
+		s.timer.Reset(ackWait(s.m, len(b)))
+	}
+	return nil
+}
+
+// ackWait is how long to wait for the ACK of n bytes just written: the
+// model's ACK timeout, after the time the bytes take on the line (a write
+// returns once they are queued, and 1 KiB takes a second at 9600 baud).
+func ackWait(m *firmware.Model, n int) time.Duration {
+	bits := 1 + m.DataBits + m.StopBits // start, data and stop bits
+	if m.Parity != "none" && m.Parity != "" {
+		bits++
+	}
+	return m.AckTimeout + time.Duration(n*bits)*time.Second/time.Duration(m.Baud)
+}
+
+func (s *session) resend(why string) error {
+	if s.pending == nil {
+		return nil
+	}
+	if s.tries >= s.m.Retries {
+		s.l.log.Warn("reply not acknowledged; giving up", "after", why, "tries", s.tries+1)
+		if m := s.l.opts.Metrics; m != nil {
+			m.unacked.WithLabelValues(s.l.cfg.Terminal).Inc()
+		}
+		s.settle()
+		return nil
+	}
+	s.tries++
+	if m := s.l.opts.Metrics; m != nil {
+		m.retransmits.WithLabelValues(s.l.cfg.Terminal).Inc()
+	}
+	if err := s.write(s.pending); err != nil {
+		return err
+	}
+	s.timer.Reset(ackWait(s.m, len(s.pending)))
+	return nil
+}
+
+func (s *session) settle() {
+	s.pending = nil
+	s.timer.Stop()
+}
+
+func (s *session) write(b []byte) error {
+	if _, err := s.p.Write(b); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// fit encodes m in the model's dialect within its frame's payload limit,
+// dropping what a cashier needs least until it fits: explanations, then
+// texts, then nudges, then the last offers. It reports whether anything
+// was dropped.
+func fit(model *firmware.Model, m *protocol.Message) ([]byte, bool, error) {
+	limit := model.Frame.MaxPayload
+	if limit == 0 {
+		limit = frame.DefaultMaxPayload
+	}
+	var b []byte
+	var err error
+	fits := func(m *protocol.Message) bool {
+		b, err = model.EncodeReply(m)
+		return err == nil && len(b) <= limit
+	}
+	if fits(m) {
+		return b, false, nil
+	}
+	c := *m
+	c.Offers = append([]protocol.Offer(nil), m.Offers...)
+	c.Nudges = append([]protocol.Nudge(nil), m.Nudges...)
+	cuts := []func(){
+		func() {
+			for i := range c.Offers {
+				c.Offers[i].Why = ""
+			}
+		},
+		func() {
+			for i := range c.Offers {
+				c.Offers[i].Name, c.Offers[i].Text = "", ""
+			}
+			for i := range c.Nudges {
+				c.Nudges[i].Text = ""
+			}
+			c.Message = ""
+		},
+		func() { c.Nudges = nil },
+	}
+	for _, cut := range cuts {
+		if cut(); fits(&c) {
+			return b, true, nil
+		}
+	}
+	for len(c.Offers) > 0 {
+		if c.Offers = c.Offers[:len(c.Offers)-1]; fits(&c) {
+			return b, true, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("reply of %d bytes does not fit in %d", len(b), limit)
+	}
+	return nil, true, err
+}
+
+// Metrics are the serial lines' Prometheus metrics, labelled by terminal.
+type Metrics struct {
+	frames      *prometheus.CounterVec
+	garbage     *prometheus.CounterVec
+	retransmits *prometheus.CounterVec
+	unacked     *prometheus.CounterVec
+	trimmed     *prometheus.CounterVec
+	opens       *prometheus.CounterVec
+	up          *prometheus.GaugeVec
+}
+
+// NewMetrics registers the serial metrics with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	t := []string{"terminal"}
+	m := &Metrics{
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_serial_frames_total",
+			Help: "Frames received, by kind: request, duplicate, bad_lrc, oversize, card_data, undecodable."}, []string{"terminal", "kind"}),
+		garbage: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_serial_garbage_bytes_total",
+			Help: "Bytes received outside any frame, skipped."}, t),
+		retransmits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_serial_retransmits_total",
+			Help: "Replies sent again after a NAK or no ACK."}, t),
+		unacked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_serial_replies_unacknowledged_total",
+			Help: "Replies the terminal never acknowledged, after every retry."}, t),
+		trimmed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_serial_replies_trimmed_total",
+			Help: "Replies shortened to fit the terminal model's frame."}, t),
+		opens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_serial_port_opens_total",
+			Help: "Times the port was opened: more than one means it was lost and found again."}, t),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posoffer_serial_port_up",
+			Help: "1 while the terminal's port is open, 0 while the agent is trying to open it."}, t),
+	}
+	for _, c := range []prometheus.Collector{m.frames, m.garbage, m.retransmits, m.unacked, m.trimmed, m.opens, m.up} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
