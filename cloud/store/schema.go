@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migration is one step of the schema.
+type migration struct {
+	version int64
+	name    string
+	sql     string
+}
+
+// migrations is the schema, oldest first. A released migration is never
+// edited: a change is a new migration at the end.
+//
+// The SQL is the same on both dialects, so it keeps to what both read alike:
+// TEXT, BIGINT and INTEGER columns, PRIMARY KEY, REFERENCES, CHECK, DEFAULT
+// and plain indexes. A migration that cannot would say so with a field for
+// each dialect.
+var migrations = []migration{{1, "events and what HQ derives from them", `
+-- Every event stored, by id: the exactly-once ledger.
+CREATE TABLE events (
+	id    TEXT PRIMARY KEY,  -- the event's UUIDv7
+	kind  TEXT NOT NULL,
+	store TEXT NOT NULL,
+	at_us BIGINT NOT NULL    -- when it happened, unix microseconds
+);
+
+CREATE TABLE checkouts (
+	id       TEXT PRIMARY KEY REFERENCES events (id),
+	store    TEXT NOT NULL,
+	terminal TEXT NOT NULL,
+	txn      TEXT NOT NULL,
+	customer TEXT NOT NULL,  -- customer_key, '' when not identified
+	at_us    BIGINT NOT NULL,
+	subtotal BIGINT NOT NULL,
+	discount BIGINT NOT NULL,
+	points   BIGINT NOT NULL,
+	paid     BIGINT NOT NULL,
+	currency TEXT NOT NULL
+);
+CREATE INDEX checkouts_store_at ON checkouts (store, at_us);
+
+CREATE TABLE redemptions (
+	id       TEXT PRIMARY KEY REFERENCES events (id),
+	store    TEXT NOT NULL,
+	offer    TEXT NOT NULL,
+	txn      TEXT NOT NULL,
+	customer TEXT NOT NULL,
+	discount BIGINT NOT NULL,
+	points   BIGINT NOT NULL,
+	at_us    BIGINT NOT NULL,
+	segments TEXT NOT NULL   -- segment ids, comma-joined
+);
+CREATE INDEX redemptions_at ON redemptions (at_us, id);
+CREATE INDEX redemptions_store_at ON redemptions (store, at_us, id);
+CREATE INDEX redemptions_offer_at ON redemptions (offer, at_us, id);
+
+-- Offers and nudges shown, counted per UTC day.
+CREATE TABLE impressions (
+	offer TEXT NOT NULL,
+	store TEXT NOT NULL,
+	day   TEXT NOT NULL,     -- YYYY-MM-DD
+	nudge INTEGER NOT NULL CHECK (nudge IN (0, 1)),
+	n     BIGINT NOT NULL,
+	PRIMARY KEY (offer, store, day, nudge)
+);
+CREATE INDEX impressions_day ON impressions (day);
+
+-- A customer's counters at one store: the sum of its profile deltas.
+CREATE TABLE profile_counters (
+	customer  TEXT NOT NULL,
+	store     TEXT NOT NULL,
+	visits    BIGINT NOT NULL,
+	spend     BIGINT NOT NULL,
+	points    BIGINT NOT NULL,
+	first_day TEXT NOT NULL, -- store-local YYYY-MM-DD
+	last_day  TEXT NOT NULL,
+	PRIMARY KEY (customer, store)
+);
+
+-- What a customer bought, per store-local day and SKU, over every store.
+CREATE TABLE profile_history (
+	customer TEXT NOT NULL,
+	day      TEXT NOT NULL,
+	sku      TEXT NOT NULL,
+	category TEXT NOT NULL,
+	brand    TEXT NOT NULL,
+	qty      BIGINT NOT NULL,
+	spend    BIGINT NOT NULL,
+	PRIMARY KEY (customer, day, sku)
+);
+
+-- Each store: when its events happened, and its latest heartbeat.
+CREATE TABLE stores (
+	store               TEXT PRIMARY KEY,
+	first_event_us      BIGINT NOT NULL DEFAULT 0,
+	last_event_us       BIGINT NOT NULL DEFAULT 0,
+	last_seen_us        BIGINT NOT NULL DEFAULT 0, -- the heartbeat's time; 0: none yet
+	agent               TEXT NOT NULL DEFAULT '',
+	catalog             BIGINT NOT NULL DEFAULT 0,
+	outbox_depth        BIGINT NOT NULL DEFAULT 0,
+	outbox_oldest_ms    BIGINT NOT NULL DEFAULT 0,
+	dropped_impressions BIGINT NOT NULL DEFAULT 0,
+	alarms              TEXT NOT NULL DEFAULT '[]' -- a JSON array of strings
+);
+`}}
+
+const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    BIGINT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	applied_at TEXT NOT NULL -- RFC 3339, UTC
+)`
+
+// pgMigrationLock is the PostgreSQL advisory lock that HQ replicas starting
+// together take in turn to migrate.
+const pgMigrationLock = 0x706f736f // "poso"
+
+// migrate applies the migrations not yet applied, each in its own
+// transaction that also records its version. Running it again is a no-op.
+// A database whose schema is newer than this code is refused.
+func (db *DB) migrate(ctx context.Context) error {
+	latest := migrations[len(migrations)-1].version
+	err := db.migrateTx(ctx, func(t tx) error {
+		if err := t.exec(ctx, createSchemaMigrations); err != nil {
+			return err
+		}
+		var newest int64
+		if err := scanOne(ctx, t, []any{&newest}, "SELECT COALESCE(max(version), 0) FROM schema_migrations"); err != nil {
+			return err
+		}
+		if newest > latest {
+			return fmt.Errorf("the schema is at version %d, newer than this program's %d", newest, latest)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range migrations {
+		err := db.migrateTx(ctx, func(t tx) error {
+			var applied int64
+			if err := scanOne(ctx, t, []any{&applied}, "SELECT count(*) FROM schema_migrations WHERE version = $1", m.version); err != nil {
+				return err
+			}
+			if applied > 0 {
+				return nil
+			}
+			if err := t.exec(ctx, m.sql); err != nil {
+				return err
+			}
+			return t.exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+				m.version, m.name, time.Now().UTC().Format(time.RFC3339))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+// migrateTx runs fn in a write transaction that, on PostgreSQL, holds the
+// migration lock.
+func (db *DB) migrateTx(ctx context.Context, fn func(tx) error) error {
+	return db.be.write(ctx, func(t tx) error {
+		if db.postgres {
+			if err := t.exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", pgMigrationLock)); err != nil {
+				return err
+			}
+		}
+		return fn(t)
+	})
+}
+
+// scanOne reads the one row of a query in a transaction.
+func scanOne(ctx context.Context, t tx, dest []any, q string, args ...any) error {
+	r, err := t.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if !r.Next() {
+		if err := r.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("no row from %q", q)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	return r.Err()
+}

@@ -1,0 +1,437 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// Result is what a WriteEvents call stored.
+type Result struct {
+	// Added is how many events were new; the others were already stored
+	// (or repeated in the batch) and changed nothing.
+	Added int
+	// Customers are the customer_keys, sorted, whose merged profile the
+	// batch changed: those of its new profile events. The ingest publishes
+	// their MergedProfile again.
+	Customers []string
+}
+
+// WriteEvents stores a batch of events in one transaction. An event whose
+// id is already stored, or that repeats an id earlier in the batch, is
+// skipped entirely; a new one is recorded with its effects: a checkouts or
+// redemptions row, an impression count, profile counters and history, or a
+// store's status. If any event fails Validate, nothing is written and the
+// error, wrapping ErrInvalidEvent, names it.
+func (db *DB) WriteEvents(ctx context.Context, events []*protocol.Event) (Result, error) {
+	for i, e := range events {
+		if err := Validate(e); err != nil {
+			return Result{}, fmt.Errorf("write events: event %d: %w", i, err)
+		}
+	}
+	// The first of each id, in id order: concurrent writers lock the ids
+	// they share in the same order, so one waits for the other.
+	seen := make(map[string]bool, len(events))
+	batch := make([]*protocol.Event, 0, len(events))
+	for _, e := range events {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			batch = append(batch, e)
+		}
+	}
+	if len(batch) == 0 {
+		return Result{}, nil
+	}
+	slices.SortFunc(batch, func(a, b *protocol.Event) int { return strings.Compare(a.ID, b.ID) })
+
+	ledger := make([][]any, len(batch))
+	for i, e := range batch {
+		ledger[i] = []any{e.ID, string(e.Kind), e.Store, e.At.UnixMicro()}
+	}
+	var res Result
+	err := db.be.write(ctx, func(t tx) error {
+		inserted, err := t.insertNew(ctx, insertEvent, ledger)
+		if err != nil {
+			return err
+		}
+		var fresh []*protocol.Event
+		for _, e := range batch {
+			if inserted[e.ID] {
+				fresh = append(fresh, e)
+			}
+		}
+		ef := effectsOf(fresh)
+		if err := t.insert(ctx, ef.writes); err != nil {
+			return err
+		}
+		res = Result{Added: len(fresh), Customers: ef.customers}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("write events: %w", err)
+	}
+	return res, nil
+}
+
+// The statements of WriteEvents, in the order it runs them. Every
+// transaction touches the tables in this order and the rows of each in key
+// order, so two writers never wait for each other in a cycle.
+var (
+	insertEvent = &insert{
+		table:      "events",
+		cols:       []column{{"id", text}, {"kind", text}, {"store", text}, {"at_us", bigint}},
+		onConflict: "ON CONFLICT (id) DO NOTHING",
+	}
+	insertCheckout = &insert{
+		table: "checkouts",
+		cols: []column{{"id", text}, {"store", text}, {"terminal", text}, {"txn", text}, {"customer", text},
+			{"at_us", bigint}, {"subtotal", bigint}, {"discount", bigint}, {"points", bigint}, {"paid", bigint},
+			{"currency", text}},
+	}
+	insertRedemption = &insert{
+		table: "redemptions",
+		cols: []column{{"id", text}, {"store", text}, {"offer", text}, {"txn", text}, {"customer", text},
+			{"discount", bigint}, {"points", bigint}, {"at_us", bigint}, {"segments", text}},
+	}
+	countImpressions = &insert{
+		table:      "impressions",
+		cols:       []column{{"offer", text}, {"store", text}, {"day", text}, {"nudge", bigint}, {"n", bigint}},
+		onConflict: "ON CONFLICT (offer, store, day, nudge) DO UPDATE SET n = impressions.n + excluded.n",
+	}
+	addProfileCounters = &insert{
+		table: "profile_counters",
+		cols: []column{{"customer", text}, {"store", text}, {"visits", bigint}, {"spend", bigint}, {"points", bigint},
+			{"first_day", text}, {"last_day", text}},
+		onConflict: `ON CONFLICT (customer, store) DO UPDATE SET
+			visits = profile_counters.visits + excluded.visits,
+			spend = profile_counters.spend + excluded.spend,
+			points = profile_counters.points + excluded.points,
+			first_day = CASE WHEN excluded.first_day < profile_counters.first_day
+				THEN excluded.first_day ELSE profile_counters.first_day END,
+			last_day = CASE WHEN excluded.last_day > profile_counters.last_day
+				THEN excluded.last_day ELSE profile_counters.last_day END`,
+	}
+	// A SKU's category and brand are the greatest seen, so that they too do
+	// not depend on the order deltas arrive in.
+	addProfileHistory = &insert{
+		table: "profile_history",
+		cols: []column{{"customer", text}, {"day", text}, {"sku", text}, {"category", text}, {"brand", text},
+			{"qty", bigint}, {"spend", bigint}},
+		onConflict: `ON CONFLICT (customer, day, sku) DO UPDATE SET
+			qty = profile_history.qty + excluded.qty,
+			spend = profile_history.spend + excluded.spend,
+			category = CASE WHEN excluded.category > profile_history.category
+				THEN excluded.category ELSE profile_history.category END,
+			brand = CASE WHEN excluded.brand > profile_history.brand
+				THEN excluded.brand ELSE profile_history.brand END`,
+	}
+	spanStore = &insert{
+		table: "stores",
+		cols:  []column{{"store", text}, {"first_event_us", bigint}, {"last_event_us", bigint}},
+		onConflict: `ON CONFLICT (store) DO UPDATE SET
+			first_event_us = CASE WHEN excluded.first_event_us < stores.first_event_us
+				THEN excluded.first_event_us ELSE stores.first_event_us END,
+			last_event_us = CASE WHEN excluded.last_event_us > stores.last_event_us
+				THEN excluded.last_event_us ELSE stores.last_event_us END`,
+	}
+	// Runs after spanStore, so the store's row is there.
+	heartbeatStore = &insert{
+		table: "stores",
+		cols: []column{{"store", text}, {"last_seen_us", bigint}, {"agent", text}, {"catalog", bigint},
+			{"outbox_depth", bigint}, {"outbox_oldest_ms", bigint}, {"dropped_impressions", bigint}, {"alarms", text}},
+		onConflict: `ON CONFLICT (store) DO UPDATE SET
+			last_seen_us = excluded.last_seen_us,
+			agent = excluded.agent,
+			catalog = excluded.catalog,
+			outbox_depth = excluded.outbox_depth,
+			outbox_oldest_ms = excluded.outbox_oldest_ms,
+			dropped_impressions = excluded.dropped_impressions,
+			alarms = excluded.alarms
+			WHERE excluded.last_seen_us > stores.last_seen_us`,
+	}
+)
+
+// effects is what new events change besides the events table.
+type effects struct {
+	writes    []write
+	customers []string
+}
+
+// effectsOf works out the effects of new events, sorted by id. Counts are
+// summed here first, so that each aggregate row is written once per batch.
+func effectsOf(fresh []*protocol.Event) effects {
+	type impKey struct {
+		offer, store, day string
+		nudge             int64
+	}
+	type counterKey struct{ customer, store string }
+	type counter struct {
+		visits, spend, points int64
+		first, last           string
+	}
+	type historyKey struct{ customer, day, sku string }
+	type history struct {
+		category, brand string
+		qty, spend      int64
+	}
+	type span struct{ first, last int64 }
+	var (
+		checkouts, redemptions [][]any
+		impressions            = map[impKey]int64{}
+		counters               = map[counterKey]*counter{}
+		histories              = map[historyKey]*history{}
+		spans                  = map[string]*span{}
+		heartbeats             = map[string]*protocol.Event{}
+	)
+	for _, e := range fresh {
+		at := e.At.UnixMicro()
+		if s := spans[e.Store]; s == nil {
+			spans[e.Store] = &span{at, at}
+		} else {
+			s.first, s.last = min(s.first, at), max(s.last, at)
+		}
+		switch e.Kind {
+		case protocol.EventCheckout:
+			c := e.Checkout
+			checkouts = append(checkouts, []any{e.ID, e.Store, e.Terminal, e.Txn, e.Customer, at,
+				c.Subtotal, c.Discount, c.Points, c.Paid, c.Currency})
+		case protocol.EventRedemption:
+			r := e.Redemption
+			redemptions = append(redemptions, []any{e.ID, e.Store, r.Offer, e.Txn, e.Customer,
+				r.Discount, r.Points, at, strings.Join(r.Segments, ",")})
+		case protocol.EventImpression:
+			k := impKey{e.Impression.Offer, e.Store, e.At.UTC().Format(time.DateOnly), 0}
+			if e.Impression.Nudge {
+				k.nudge = 1
+			}
+			impressions[k]++
+		case protocol.EventProfile:
+			p := e.Profile
+			k := counterKey{e.Customer, e.Store}
+			c := counters[k]
+			if c == nil {
+				c = &counter{first: p.Day, last: p.Day}
+				counters[k] = c
+			}
+			c.visits += p.Visits
+			c.spend += p.Spend
+			c.points += p.Points
+			c.first, c.last = min(c.first, p.Day), max(c.last, p.Day)
+			for _, it := range p.Items {
+				hk := historyKey{e.Customer, p.Day, it.SKU}
+				h := histories[hk]
+				if h == nil {
+					h = &history{}
+					histories[hk] = h
+				}
+				h.category, h.brand = max(h.category, it.Category), max(h.brand, it.Brand)
+				h.qty += it.Qty
+				h.spend += it.Qty * it.Price
+			}
+		case protocol.EventHeartbeat:
+			if prev := heartbeats[e.Store]; prev == nil || e.At.After(prev.At) {
+				heartbeats[e.Store] = e
+			}
+		}
+	}
+
+	var ef effects
+	add := func(ins *insert, rows [][]any) {
+		if len(rows) > 0 {
+			ef.writes = append(ef.writes, write{ins, rows})
+		}
+	}
+	add(insertCheckout, checkouts)
+	add(insertRedemption, redemptions)
+	add(countImpressions, rowsOf(impressions, func(a, b impKey) int {
+		return cmp.Or(cmp.Compare(a.offer, b.offer), cmp.Compare(a.store, b.store), cmp.Compare(a.day, b.day),
+			cmp.Compare(a.nudge, b.nudge))
+	}, func(k impKey, n int64) []any { return []any{k.offer, k.store, k.day, k.nudge, n} }))
+	add(addProfileCounters, rowsOf(counters, func(a, b counterKey) int {
+		return cmp.Or(cmp.Compare(a.customer, b.customer), cmp.Compare(a.store, b.store))
+	}, func(k counterKey, c *counter) []any {
+		return []any{k.customer, k.store, c.visits, c.spend, c.points, c.first, c.last}
+	}))
+	add(addProfileHistory, rowsOf(histories, func(a, b historyKey) int {
+		return cmp.Or(cmp.Compare(a.customer, b.customer), cmp.Compare(a.day, b.day), cmp.Compare(a.sku, b.sku))
+	}, func(k historyKey, h *history) []any {
+		return []any{k.customer, k.day, k.sku, h.category, h.brand, h.qty, h.spend}
+	}))
+	add(spanStore, rowsOf(spans, strings.Compare, func(store string, s *span) []any {
+		return []any{store, s.first, s.last}
+	}))
+	add(heartbeatStore, rowsOf(heartbeats, strings.Compare, func(store string, e *protocol.Event) []any {
+		h := e.Heartbeat
+		return []any{store, e.At.UnixMicro(), h.Agent, h.Catalog, h.OutboxDepth, h.OutboxOldestMS, h.Dropped,
+			alarmsJSON(h.Alarms)}
+	}))
+
+	customers := map[string]bool{}
+	for k := range counters {
+		customers[k.customer] = true
+	}
+	ef.customers = slices.Sorted(maps.Keys(customers))
+	return ef
+}
+
+// rowsOf turns a map into rows in key order.
+func rowsOf[K comparable, V any](m map[K]V, compare func(a, b K) int, row func(K, V) []any) [][]any {
+	keys := slices.SortedFunc(maps.Keys(m), compare)
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = row(k, m[k])
+	}
+	return rows
+}
+
+func alarmsJSON(alarms []string) string {
+	if alarms == nil {
+		alarms = []string{}
+	}
+	b, _ := json.Marshal(alarms) // a []string always marshals
+	return string(b)
+}
+
+// Validate reports whether WriteEvents can store e: it has an id, a store
+// id, a time, and what its kind needs (a txn for a checkout or redemption,
+// a customer_key for a profile delta); ids have their protocol form, amounts
+// are within protocol.MaxAmount, and text is UTF-8 without NUL bytes. The
+// error wraps ErrInvalidEvent. It never quotes the customer.
+func Validate(e *protocol.Event) error {
+	if e == nil {
+		return fmt.Errorf("%w: nil", ErrInvalidEvent)
+	}
+	if !isText(e.ID, 1, protocol.MaxFieldLen) {
+		return fmt.Errorf("%w: id: want 1 to %d bytes of text", ErrInvalidEvent, protocol.MaxFieldLen)
+	}
+	if p := problem(e); p != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidEvent, e.ID, p)
+	}
+	return nil
+}
+
+// problem says what is wrong with e, past its id, or "".
+func problem(e *protocol.Event) string {
+	switch {
+	case !protocol.ValidStoreID(e.Store):
+		return "store: want a store id"
+	case e.At.IsZero() || e.At.Year() < 1 || e.At.Year() > 9999:
+		return "at: want a time in years 1 to 9999"
+	case !isText(e.Terminal, 0, protocol.MaxFieldLen):
+		return fmt.Sprintf("terminal: want at most %d bytes of text", protocol.MaxFieldLen)
+	case !isText(e.Txn, 0, protocol.MaxFieldLen):
+		return fmt.Sprintf("txn: want at most %d bytes of text", protocol.MaxFieldLen)
+	case e.Customer != "" && !protocol.ValidCustomerKey(e.Customer):
+		return "customer: want a customer_key"
+	}
+	switch e.Kind {
+	case protocol.EventCheckout:
+		c := e.Checkout
+		switch {
+		case c == nil:
+			return "checkout: missing"
+		case e.Txn == "":
+			return "txn: required for a checkout"
+		case !amounts(c.Subtotal, c.Discount, c.Points, c.Paid):
+			return "checkout: subtotal, discount, points and paid must be 0 to 10^12"
+		case !isText(c.Currency, 0, protocol.MaxFieldLen):
+			return "checkout.currency: want short text"
+		}
+	case protocol.EventRedemption:
+		r := e.Redemption
+		switch {
+		case r == nil:
+			return "redemption: missing"
+		case e.Txn == "":
+			return "txn: required for a redemption"
+		case !protocol.ValidOfferID(r.Offer):
+			return "redemption.offer: want an offer id"
+		case !amounts(r.Discount, r.Points):
+			return "redemption: discount and points must be 0 to 10^12"
+		}
+		for i, s := range r.Segments {
+			if !protocol.ValidSegmentID(s) {
+				return fmt.Sprintf("redemption.segments[%d]: want a segment id", i)
+			}
+		}
+	case protocol.EventImpression:
+		switch {
+		case e.Impression == nil:
+			return "impression: missing"
+		case !protocol.ValidOfferID(e.Impression.Offer):
+			return "impression.offer: want an offer id"
+		}
+	case protocol.EventProfile:
+		p := e.Profile
+		switch {
+		case p == nil:
+			return "profile: missing"
+		case e.Customer == "":
+			return "customer: required for a profile delta"
+		case !isDay(p.Day):
+			return "profile.day: want a date YYYY-MM-DD"
+		case !amounts(p.Visits, p.Spend, p.Points):
+			return "profile: visits, spend and points must be 0 to 10^12"
+		}
+		for i, it := range p.Items {
+			switch {
+			case !isText(it.SKU, 1, protocol.MaxFieldLen):
+				return fmt.Sprintf("profile.items[%d].sku: want 1 to %d bytes of text", i, protocol.MaxFieldLen)
+			case it.Qty < 1 || it.Qty > protocol.MaxQty:
+				return fmt.Sprintf("profile.items[%d].qty: want 1 to %d", i, protocol.MaxQty)
+			case !amounts(it.Price):
+				return fmt.Sprintf("profile.items[%d].price: want 0 to 10^12", i)
+			case !isText(it.Category, 0, maxText) || !isText(it.Brand, 0, maxText):
+				return fmt.Sprintf("profile.items[%d]: category and brand: want text", i)
+			}
+		}
+	case protocol.EventHeartbeat:
+		h := e.Heartbeat
+		if h == nil {
+			return "heartbeat: missing"
+		}
+		if !isText(h.Agent, 0, maxText) {
+			return "heartbeat.agent: want text"
+		}
+		for i, a := range h.Alarms {
+			if !isText(a, 0, maxText) {
+				return fmt.Sprintf("heartbeat.alarms[%d]: want text", i)
+			}
+		}
+	default:
+		return "kind: want redemption, impression, checkout, profile or heartbeat"
+	}
+	return ""
+}
+
+// maxText bounds free text: category, brand, agent version, alarm.
+const maxText = 1024
+
+// isText reports whether s is UTF-8 without NUL bytes (which PostgreSQL
+// cannot store in text), from lo to hi bytes long.
+func isText(s string, lo, hi int) bool {
+	return len(s) >= lo && len(s) <= hi && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func amounts(a ...int64) bool {
+	for _, v := range a {
+		if v < 0 || v > protocol.MaxAmount {
+			return false
+		}
+	}
+	return true
+}
+
+// isDay reports whether s is a valid date YYYY-MM-DD.
+func isDay(s string) bool {
+	t, err := time.Parse(time.DateOnly, s)
+	return err == nil && t.Format(time.DateOnly) == s
+}
