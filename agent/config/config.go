@@ -94,6 +94,9 @@ type Serial struct {
 type Cloud struct {
 	NATSURL   string `yaml:"nats_url"`
 	CredsFile string `yaml:"creds_file"`
+	// MaxOutbox is how many events wait for HQ before impressions are
+	// dropped; checkouts and redemptions are never dropped.
+	MaxOutbox int64 `yaml:"max_outbox"`
 }
 
 // Offers tunes the replies.
@@ -111,6 +114,7 @@ func defaults() Config {
 		Discovery:   Discovery{Advertise: true},
 		FirmwareDir: "firmware-configs",
 		Offers:      Offers{MaxNudges: 3, PointsPer: 100},
+		Cloud:       Cloud{MaxOutbox: 1_000_000},
 	}
 }
 
@@ -359,6 +363,9 @@ func (c *Config) validate(p *problems) {
 				break
 			}
 		}
+	}
+	if c.Cloud.MaxOutbox < 1000 {
+		p.at("cloud.max_outbox", "must be at least 1000, got %d", c.Cloud.MaxOutbox)
 	}
 	if c.Offers.MaxNudges < 0 || c.Offers.MaxNudges > 20 {
 		p.at("offers.max_nudges", "must be 0 to 20, got %d", c.Offers.MaxNudges)

@@ -17,6 +17,7 @@ type metrics struct {
 	replies      *prometheus.CounterVec
 	errors       *prometheus.CounterVec
 	catalog      prometheus.Gauge
+	remote       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
@@ -29,6 +30,8 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_replies_total", Help: "Replies sent, by type."}, []string{"type"}),
 		errors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_errors_total", Help: "Error replies, by code."}, []string{"code"}),
 		catalog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_catalog_revision", Help: "Revision of the catalog in use."}),
+		remote: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_remote_profiles_total",
+			Help: "Merged profiles asked of HQ, by result: merged, none (HQ has no profile), unanswered (within the budget)."}, []string{"result"}),
 	}
 	outbox := func(f func(depth, dropped int64, oldest time.Time) float64) func() float64 {
 		return func() float64 {
@@ -39,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			return f(st.Depth, st.Dropped, st.Oldest)
 		}
 	}
-	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.eval, m.replies, m.errors, m.catalog,
+	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.eval, m.replies, m.errors, m.catalog, m.remote,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_impressions_pending", Help: "Impressions kept in memory, not yet written."},
 			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.pending)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_outbox_depth", Help: "Events waiting for HQ."},

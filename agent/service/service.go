@@ -40,6 +40,15 @@ type Options struct {
 	Now       func() time.Time // nil: time.Now
 	Logger    *slog.Logger     // nil: discard
 	Registry  prometheus.Registerer
+
+	// Remote, when set, returns a customer's profile as HQ merged it across
+	// stores (an offer.Merged document), nil for none. It is asked for a
+	// customer not asked about for RemoteTTL, and given RemoteBudget.
+	Remote       func(ctx context.Context, customerKey string) ([]byte, error)
+	RemoteBudget time.Duration // 0: 50ms
+	RemoteTTL    time.Duration // 0: 10 minutes
+	// Recorded, when set, is called after each checkout is recorded.
+	Recorded func()
 }
 
 // Service answers terminal messages.
@@ -58,6 +67,8 @@ type Service struct {
 	shown         map[string]map[string]bool
 	pending       []store.Impression
 	pendingCounts map[impressionKey]int64
+
+	remote map[string]remoteProfile // by customer_key; guarded by mu
 
 	flush     chan struct{}
 	stop      chan struct{}
@@ -97,10 +108,17 @@ func New(db *store.Store, opts Options) (*Service, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
+	if opts.RemoteBudget <= 0 {
+		opts.RemoteBudget = 50 * time.Millisecond
+	}
+	if opts.RemoteTTL <= 0 {
+		opts.RemoteTTL = 10 * time.Minute
+	}
 	s := &Service{
 		opts: opts, db: db, log: opts.Logger,
 		shown:         map[string]map[string]bool{},
 		pendingCounts: map[impressionKey]int64{},
+		remote:        map[string]remoteProfile{},
 		flush:         make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
@@ -162,9 +180,9 @@ func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *
 	}
 	switch m.Type {
 	case protocol.TypeBasket:
-		return s.basket(terminal, m)
+		return s.basket(ctx, terminal, m)
 	case protocol.TypeCheckout:
-		return s.checkout(terminal, m)
+		return s.checkout(ctx, terminal, m)
 	case protocol.TypeVoid:
 		s.forget(m.Txn)
 		s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
@@ -195,7 +213,7 @@ func (s *Service) moment() (time.Time, int64) {
 	return now, offer.Day(now, s.opts.Location)
 }
 
-func (s *Service) basket(terminal string, m *protocol.Message) *protocol.Message {
+func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Message) *protocol.Message {
 	cat := s.catalog.Load()
 	if cat == nil {
 		return s.fail(m.ID, &protocol.Error{Code: protocol.CodeBusy, Message: "no catalog loaded yet"})
@@ -210,7 +228,7 @@ func (s *Service) basket(terminal string, m *protocol.Message) *protocol.Message
 	if m.Customer != "" {
 		key = CustomerKey(s.opts.TenantKey, m.Customer)
 		m.Customer = key // the raw id goes no further
-		p, err := s.db.Profile(key)
+		p, err := s.profile(ctx, key)
 		if err != nil {
 			return s.fail(m.ID, err)
 		}
@@ -362,7 +380,7 @@ func (s *Service) forget(txn string) {
 	s.mu.Unlock()
 }
 
-func (s *Service) checkout(terminal string, m *protocol.Message) *protocol.Message {
+func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Message) *protocol.Message {
 	cat := s.catalog.Load()
 	for i, a := range m.Applied {
 		if cat == nil || cat.Offer(a.Offer) == nil {
@@ -377,7 +395,7 @@ func (s *Service) checkout(terminal string, m *protocol.Message) *protocol.Messa
 		ck.CustomerKey = CustomerKey(s.opts.TenantKey, m.Customer)
 		m.Customer = ""
 		if cat != nil {
-			p, err := s.db.Profile(ck.CustomerKey)
+			p, err := s.profile(ctx, ck.CustomerKey)
 			if err != nil {
 				return s.fail(m.ID, err)
 			}
@@ -394,8 +412,63 @@ func (s *Service) checkout(terminal string, m *protocol.Message) *protocol.Messa
 		s.m.dupCheckouts.Inc()
 	} else {
 		s.m.checkouts.Inc()
+		if s.opts.Recorded != nil {
+			s.opts.Recorded()
+		}
 	}
 	s.forget(m.Txn)
 	s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
 	return protocol.NewAck(m.ID, m.Txn)
+}
+
+// remoteProfile is HQ's merged profile of a customer, as last asked.
+type remoteProfile struct {
+	merged *offer.Merged // nil: HQ had none, or did not answer
+	at     time.Time
+}
+
+// maxRemote bounds the remote profiles kept in memory.
+const maxRemote = 20_000
+
+// profile returns the profile to evaluate a customer with: the store's
+// own, merged with HQ's view across stores when there is one. HQ is asked
+// at most once per RemoteTTL per customer, and never for longer than
+// RemoteBudget; without an answer the store's own profile is used.
+func (s *Service) profile(ctx context.Context, key string) (*offer.Profile, error) {
+	local, err := s.db.Profile(key)
+	if err != nil || s.opts.Remote == nil {
+		return local, err
+	}
+	now := time.Now()
+	s.mu.Lock()
+	r, ok := s.remote[key]
+	s.mu.Unlock()
+	if !ok || now.Sub(r.at) > s.opts.RemoteTTL {
+		r = remoteProfile{at: now}
+		rctx, cancel := context.WithTimeout(ctx, s.opts.RemoteBudget)
+		b, err := s.opts.Remote(rctx, key)
+		cancel()
+		switch {
+		case err != nil:
+			s.m.remote.WithLabelValues("unanswered").Inc()
+			r.at = now.Add(-s.opts.RemoteTTL + 30*time.Second) // ask again in 30 s
+		case b == nil:
+			s.m.remote.WithLabelValues("none").Inc()
+		default:
+			if r.merged, err = offer.ParseMerged(b); err != nil {
+				s.log.Warn("merged profile from hq unreadable", "err", err)
+			}
+			s.m.remote.WithLabelValues("merged").Inc()
+		}
+		s.mu.Lock()
+		if len(s.remote) >= maxRemote {
+			clear(s.remote)
+		}
+		s.remote[key] = r
+		s.mu.Unlock()
+	}
+	if r.merged == nil {
+		return local, nil
+	}
+	return r.merged.WithLocal(s.opts.Store, local), nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/posoffer/posoffer/agent/serial"
 	"github.com/posoffer/posoffer/agent/service"
 	"github.com/posoffer/posoffer/agent/store"
+	"github.com/posoffer/posoffer/agent/uplink"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
@@ -84,7 +85,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "agent.db"), store.Options{})
+	db, err := store.Open(filepath.Join(cfg.DataDir, "agent.db"), store.Options{MaxOutbox: cfg.Cloud.MaxOutbox})
 	if err != nil {
 		return err
 	}
@@ -92,17 +93,50 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := service.New(db, service.Options{
+	var up *uplink.Uplink // set before any terminal is served
+	opts := service.Options{
 		Store: cfg.Store, Location: cfg.Location, TenantKey: key,
 		MaxNudges: cfg.Offers.MaxNudges, PointsPer: cfg.Offers.PointsPer,
 		Logger: log, Registry: reg,
-	})
+	}
+	if cfg.Cloud.NATSURL != "" {
+		opts.Remote = func(ctx context.Context, key string) ([]byte, error) { return up.Profile(ctx, key) }
+		opts.Recorded = func() { up.Kick() }
+	}
+	svc, err := service.New(db, opts)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
 	if err := loadCatalog(cfg, db, svc, log); err != nil {
 		return err
+	}
+	if cfg.Cloud.NATSURL != "" {
+		up, err = uplink.Start(uplink.Options{
+			URL: cfg.Cloud.NATSURL, Creds: cfg.Cloud.CredsFile, Store: cfg.Store, Agent: version, DB: db,
+			Apply: func(revision int64, doc []byte) error {
+				cat, err := offer.Parse(doc)
+				if err != nil {
+					return err
+				}
+				if err := db.SaveCatalog(revision, doc); err != nil {
+					return err
+				}
+				svc.SetCatalog(cat)
+				return nil
+			},
+			Catalog: func() int64 {
+				if c := svc.Catalog(); c != nil {
+					return c.Revision
+				}
+				return 0
+			},
+			Logger: log.With("component", "uplink"), Registry: reg,
+		})
+		if err != nil {
+			return err
+		}
+		defer up.Close()
 	}
 	// Parsing a large catalog leaves garbage several times its size; give
 	// it back now rather than hold it until the heap grows into it.
@@ -171,6 +205,15 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		st := status{Store: cfg.Store, MQTT: connected.Load(), Serial: []serial.Status{}}
+		if up != nil {
+			st.HQ = &hqStatus{Connected: up.Connected(), CatalogRejected: up.Rejected()}
+		}
+		if ob, err := db.Outbox(); err == nil {
+			st.Outbox = outboxStatus{Depth: ob.Depth, Dropped: ob.Dropped, Full: ob.Full}
+			if !ob.Oldest.IsZero() {
+				st.Outbox.OldestSeconds = time.Since(ob.Oldest).Seconds()
+			}
+		}
 		if c := svc.Catalog(); c != nil {
 			st.Catalog = c.Revision
 		}
@@ -215,6 +258,20 @@ type status struct {
 	Catalog int64           `json:"catalog"`
 	MQTT    bool            `json:"mqtt_connected"`
 	Serial  []serial.Status `json:"serial"`
+	HQ      *hqStatus       `json:"hq,omitempty"` // nil: a store without a cloud
+	Outbox  outboxStatus    `json:"outbox"`
+}
+
+type hqStatus struct {
+	Connected       bool   `json:"connected"`
+	CatalogRejected string `json:"catalog_rejected,omitempty"` // why HQ's last catalog was refused
+}
+
+type outboxStatus struct {
+	Depth         int64   `json:"depth"`
+	OldestSeconds float64 `json:"oldest_seconds"`
+	Dropped       int64   `json:"dropped_impressions"`
+	Full          bool    `json:"full"`
 }
 
 // startSerial serves every serial terminal until the returned stop is

@@ -1,0 +1,467 @@
+// Package uplink connects a store's agent to HQ over NATS JetStream. It
+// drains the outbox into the events stream, sends heartbeats, keeps the
+// agent's catalog in step with HQ's catalog bucket, and reads customers'
+// merged profiles.
+//
+// Invariants:
+//   - An event leaves the outbox only after JetStream has acknowledged it
+//     (stored it, and on HQ's servers synced it). Each is published with its
+//     id as Nats-Msg-Id; HQ drops ids it already has, at any age, so a
+//     publish repeated after a lost acknowledgement is harmless.
+//   - Events are published oldest first; after a failure the drain starts
+//     again at the oldest event not acknowledged.
+//   - The agent starts and serves without HQ: the connection is retried
+//     forever, and the outbox keeps what cannot be sent.
+//   - A catalog from HQ is applied whole or not at all: one that fails
+//     validation is refused, the agent keeps serving the one it had, and
+//     the heartbeat says why.
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/posoffer/posoffer/agent/store"
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// Options configure an Uplink.
+type Options struct {
+	URL   string // nats://host:port, comma-separated for a cluster
+	Creds string // a NATS credentials file, optional
+	Store string // this store's id
+	Agent string // the agent's version, for heartbeats
+	DB    *store.Store
+
+	// Apply makes a catalog document from HQ the one the agent serves, or
+	// returns why it cannot (the document is then kept out).
+	Apply func(revision int64, doc []byte) error
+	// Catalog returns the revision of the catalog being served.
+	Catalog func() int64
+
+	Heartbeat time.Duration // between heartbeats; 0: 10s
+	Batch     int           // events published before waiting for their acknowledgements; 0: 1000
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer // nil: none
+}
+
+// Uplink is the agent's connection to HQ.
+type Uplink struct {
+	opts Options
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+
+	kick     chan struct{}
+	rejected atomic.Pointer[string] // why the last catalog from HQ was refused
+	profiles atomic.Pointer[jetstream.KeyValue]
+
+	published prometheus.Counter
+	failures  prometheus.Counter
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start connects to NATS (in the background when it cannot at once) and
+// starts the drain, the heartbeat and the catalog watch.
+func Start(opts Options) (*Uplink, error) {
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 10 * time.Second
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	u := &Uplink{opts: opts, log: opts.Logger, kick: make(chan struct{}, 1)}
+	no := []nats.Option{
+		nats.Name("posoffer-agent-" + opts.Store),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true), // start offline, connect when HQ is reachable
+		nats.ReconnectBufSize(-1),       // publishes fail while disconnected; the outbox keeps them
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			u.log.Warn("hq connection lost; events wait in the outbox", "err", err)
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			u.log.Info("hq connection back")
+			u.Kick()
+		}),
+	}
+	if opts.Creds != "" {
+		no = append(no, nats.UserCredentials(opts.Creds))
+	}
+	nc, err := nats.Connect(opts.URL, no...)
+	if err != nil {
+		return nil, fmt.Errorf("hq at %s: %w", opts.URL, err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.Batch))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	u.nc, u.js = nc, js
+	u.published = prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_uplink_published_total",
+		Help: "Events HQ's stream has acknowledged and the outbox has let go."})
+	u.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_uplink_failures_total",
+		Help: "Attempts to drain the outbox that failed (HQ unreachable or refusing)."})
+	if opts.Registry != nil {
+		for _, c := range []prometheus.Collector{u.published, u.failures,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_uplink_connected", Help: "1 while connected to HQ's NATS."},
+				func() float64 {
+					if nc.IsConnected() {
+						return 1
+					}
+					return 0
+				}),
+		} {
+			if err := opts.Registry.Register(c); err != nil {
+				nc.Close()
+				return nil, err
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	u.cancel = cancel
+	u.wg.Go(func() { u.drain(ctx) })
+	u.wg.Go(func() { u.heartbeats(ctx) })
+	u.wg.Go(func() { u.watchCatalog(ctx) })
+	return u, nil
+}
+
+// Close stops the uplink; events not yet acknowledged stay in the outbox.
+func (u *Uplink) Close() {
+	u.cancel()
+	u.wg.Wait()
+	u.nc.Close()
+}
+
+// Connected reports whether the uplink is connected to HQ's NATS.
+func (u *Uplink) Connected() bool { return u.nc.IsConnected() }
+
+// Kick tells the uplink that the outbox has new events.
+func (u *Uplink) Kick() {
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Rejected returns why the last catalog from HQ was refused, or "".
+func (u *Uplink) Rejected() string {
+	if p := u.rejected.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// drain publishes the outbox until ctx is done.
+func (u *Uplink) drain(ctx context.Context) {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		n, err := u.drainOnce(ctx)
+		if err != nil {
+			u.failures.Inc()
+			if backoff == minBackoff || backoff == maxBackoff {
+				u.log.Warn("events not sent to hq; retrying", "err", err, "in", backoff)
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+			case <-u.kick:
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// drainOnce publishes a batch of the oldest events, waits for their
+// acknowledgements, and removes from the outbox the ones acknowledged
+// before the first failure.
+func (u *Uplink) drainOnce(ctx context.Context) (int, error) {
+	if !u.nc.IsConnected() {
+		return 0, nats.ErrConnectionClosed
+	}
+	batch, err := u.opts.DB.Peek(u.opts.Batch)
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	var futures []jetstream.PubAckFuture
+	var firstErr error
+	for _, p := range batch {
+		var head struct {
+			ID    string             `json:"id"`
+			Kind  protocol.EventKind `json:"kind"`
+			Store string             `json:"store"`
+		}
+		if err := json.Unmarshal(p.Event, &head); err != nil {
+			firstErr = fmt.Errorf("outbox event %d: %w", p.Seq, err)
+			break
+		}
+		subject, err := protocol.EventSubject(head.Store, head.Kind)
+		if err != nil {
+			firstErr = fmt.Errorf("outbox event %s: %w", head.ID, err)
+			break
+		}
+		m := &nats.Msg{Subject: subject, Data: p.Event, Header: nats.Header{}}
+		m.Header.Set(protocol.MsgIDHeader, head.ID)
+		f, err := u.js.PublishMsgAsync(m)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	acked := 0
+wait:
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+			acked++
+		case err := <-f.Err():
+			firstErr = err
+			break wait
+		case <-timeout.C:
+			firstErr = errors.New("no acknowledgement from hq's stream within 10s")
+			break wait
+		case <-ctx.Done():
+			firstErr = ctx.Err()
+			break wait
+		}
+	}
+	if acked > 0 {
+		seqs := make([]uint64, acked)
+		for i := range acked {
+			seqs[i] = batch[i].Seq
+		}
+		if err := u.opts.DB.Remove(seqs...); err != nil {
+			return 0, err
+		}
+		u.published.Add(float64(acked))
+	}
+	return acked, firstErr
+}
+
+func (u *Uplink) heartbeats(ctx context.Context) {
+	t := time.NewTicker(u.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		u.heartbeat(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// heartbeat publishes the agent's state. A heartbeat that cannot be sent
+// is not kept: the next one replaces it.
+func (u *Uplink) heartbeat(ctx context.Context) {
+	if !u.nc.IsConnected() {
+		return
+	}
+	st, err := u.opts.DB.Outbox()
+	if err != nil {
+		return
+	}
+	hb := &protocol.Heartbeat{Agent: u.opts.Agent, OutboxDepth: st.Depth, Dropped: st.Dropped}
+	if u.opts.Catalog != nil {
+		hb.Catalog = u.opts.Catalog()
+	}
+	if !st.Oldest.IsZero() {
+		hb.OutboxOldestMS = time.Since(st.Oldest).Milliseconds()
+	}
+	if st.Full {
+		hb.Alarms = append(hb.Alarms, "outbox full: impressions are being dropped")
+	}
+	if r := u.Rejected(); r != "" {
+		hb.Alarms = append(hb.Alarms, r)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return
+	}
+	e := &protocol.Event{ID: id.String(), Kind: protocol.EventHeartbeat, Store: u.opts.Store, At: time.Now().UTC(), Heartbeat: hb}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	subject, err := protocol.EventSubject(u.opts.Store, protocol.EventHeartbeat)
+	if err != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := u.js.Publish(pctx, subject, b, jetstream.WithMsgID(e.ID)); err != nil {
+		u.log.Debug("heartbeat not sent", "err", err)
+	}
+}
+
+// watchCatalog follows HQ's catalog bucket and applies each new state of
+// it, until ctx is done.
+func (u *Uplink) watchCatalog(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := u.watchOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		u.log.Debug("catalog watch stopped; restarting", "err", err)
+		sleep(ctx, 2*time.Second)
+	}
+}
+
+// settle is how long the watch waits after a change for more, so that a
+// catalog HQ publishes as many keys is applied once.
+const settle = 200 * time.Millisecond
+
+func (u *Uplink) watchOnce(ctx context.Context) error {
+	if !u.nc.IsConnected() {
+		return nats.ErrConnectionClosed
+	}
+	kv, err := u.js.KeyValue(ctx, protocol.CatalogBucket)
+	if err != nil {
+		return err
+	}
+	if pkv, err := u.js.KeyValue(ctx, protocol.ProfilesBucket); err == nil {
+		u.profiles.Store(&pkv)
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	keys := map[string][]byte{}
+	var revision uint64
+	live := false // past the bucket's current values
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("watch closed")
+			}
+			if e == nil {
+				live = true
+				u.apply(keys, revision)
+				continue
+			}
+			revision = max(revision, e.Revision())
+			if e.Operation() == jetstream.KeyValuePut {
+				keys[e.Key()] = e.Value()
+			} else {
+				delete(keys, e.Key())
+			}
+			if live {
+				timer.Reset(settle)
+			}
+		case <-timer.C:
+			u.apply(keys, revision)
+		}
+	}
+}
+
+// apply assembles the bucket's keys into a catalog document and hands it
+// to Options.Apply, unless it is the revision being served.
+func (u *Uplink) apply(keys map[string][]byte, revision uint64) {
+	if revision == 0 || (u.opts.Catalog != nil && u.opts.Catalog() == int64(revision)) {
+		return
+	}
+	doc, err := catalogDoc(keys, int64(revision))
+	if err == nil {
+		err = u.opts.Apply(int64(revision), doc)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("catalog revision %d from hq refused: %v", revision, err)
+		u.rejected.Store(&msg)
+		u.log.Error("catalog from hq refused; serving the previous one", "revision", revision, "err", err)
+		return
+	}
+	u.rejected.Store(nil)
+	u.log.Info("catalog from hq applied", "revision", revision)
+}
+
+// catalogDoc builds a catalog document from the bucket's keys: offer.{id}
+// and segment.{id}, each a JSON document, in key order.
+func catalogDoc(keys map[string][]byte, revision int64) ([]byte, error) {
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	doc := struct {
+		Version  int               `json:"version"`
+		Revision int64             `json:"revision"`
+		Offers   []json.RawMessage `json:"offers"`
+		Segments []json.RawMessage `json:"segments"`
+	}{Version: 1, Revision: revision, Offers: []json.RawMessage{}, Segments: []json.RawMessage{}}
+	for _, k := range names {
+		v := keys[k]
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("key %s is not JSON", k)
+		}
+		switch {
+		case strings.HasPrefix(k, protocol.OfferKeyPrefix):
+			doc.Offers = append(doc.Offers, v)
+		case strings.HasPrefix(k, protocol.SegmentKeyPrefix):
+			doc.Segments = append(doc.Segments, v)
+		default:
+			return nil, fmt.Errorf("key %s is neither offer.{id} nor segment.{id}", k)
+		}
+	}
+	return json.Marshal(doc)
+}
+
+// Profile returns the customer's profile as HQ merged it across stores,
+// nil when HQ has none, or an error when HQ cannot say within ctx.
+func (u *Uplink) Profile(ctx context.Context, customerKey string) ([]byte, error) {
+	kv := u.profiles.Load()
+	if kv == nil || !u.nc.IsConnected() {
+		return nil, errors.New("hq not reachable")
+	}
+	key, err := protocol.ProfileKey(customerKey)
+	if err != nil {
+		return nil, err
+	}
+	e, err := (*kv).Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.Value(), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

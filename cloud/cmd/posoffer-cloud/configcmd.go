@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/catalog"
+	"github.com/posoffer/posoffer/cloud/config"
+	"github.com/posoffer/posoffer/protocol"
+)
+
+func configCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "usage: posoffer-cloud config sample | config check --config FILE\n")
+		return exitUsage
+	}
+	switch args[0] {
+	case "sample":
+		stdout.Write(config.Sample)
+		return exitOK
+	case "check":
+		cfg, _, code := configFlag("config check", args[1:], stderr, nil)
+		if cfg == nil {
+			return code
+		}
+		fmt.Fprintln(stdout, "ok")
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "posoffer-cloud config: unknown subcommand %q\n", args[0])
+	return exitUsage
+}
+
+// catalogCmd publishes a catalog file to the stores through the catalog
+// bucket of the configured NATS (which must be running: the embedded one
+// runs inside posoffer-cloud run).
+func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "push" {
+		fmt.Fprint(stderr, "usage: posoffer-cloud catalog push --config FILE --file CATALOG\n")
+		return exitUsage
+	}
+	var file *string
+	cfg, _, code := configFlag("catalog push", args[1:], stderr, func(fs *flag.FlagSet) {
+		file = fs.String("file", "", "the catalog `file`, JSON or YAML (required)")
+	})
+	if cfg == nil {
+		return code
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "posoffer-cloud catalog push: --file is required")
+		return exitUsage
+	}
+	doc, err := os.ReadFile(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return exitUsage
+	}
+	url := cfg.NATS.URL
+	if url == "" {
+		url = "nats://" + cfg.NATS.Listen
+	}
+	nc, err := bus.Connect(url, cfg.NATS.CredsFile, "posoffer-cloud catalog push")
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v (is posoffer-cloud run up?)\n", err)
+		return exitFail
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, protocol.CatalogBucket)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: catalog bucket: %v (has posoffer-cloud run started once?)\n", err)
+		return exitFail
+	}
+	rev, err := catalog.Push(ctx, kv, doc)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %s: %v\n", *file, err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "catalog revision %d published\n", rev)
+	return exitOK
+}

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// These tests run the built posoffer-cloud and posoffer-agent, with the
+// cloud's embedded NATS server and SQLite, or with the NATS server at
+// POSOFFER_TEST_NATS_URL and the PostgreSQL at POSOFFER_TEST_PG_URL. A
+// terminal talks to the agent over MQTT (the agent's own broker); the
+// agent reaches NATS through a proxy the test can cut.
+//
+// On a shared NATS server the stream, the consumer and the buckets are
+// the contract's, shared by every test: the tests do not run in parallel,
+// and each uses stores of its own.
+
+var cloudBin, agentBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "posoffer-cloud-test")
+	if err != nil {
+		panic(err)
+	}
+	cloudBin, agentBin = filepath.Join(dir, "posoffer-cloud"), filepath.Join(dir, "posoffer-agent")
+	for bin, pkg := range map[string]string{cloudBin: ".", agentBin: "../../../agent/cmd/posoffer-agent"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func uniqueID(prefix string) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// hq is a posoffer-cloud, stopped and started again over the same data.
+type hq struct {
+	dir, config string
+	natsURL     string // what agents and the test connect to
+	dsn         string // the database, "" for SQLite in dir
+	http        string
+	cmd         *exec.Cmd
+	logs        *bytes.Buffer
+}
+
+// newHQ configures a posoffer-cloud over a new data dir and starts it.
+func newHQ(t *testing.T, extra string) *hq {
+	t.Helper()
+	h := &hq{dir: t.TempDir(), http: freePort(t), logs: &bytes.Buffer{}}
+	natsCfg := ""
+	if url := os.Getenv("POSOFFER_TEST_NATS_URL"); url != "" {
+		h.natsURL = url
+		natsCfg = "url: " + url
+	} else {
+		listen := freePort(t)
+		h.natsURL = "nats://" + listen
+		natsCfg = "listen: " + listen
+	}
+	if dsn := os.Getenv("POSOFFER_TEST_PG_URL"); dsn != "" {
+		h.dsn = pgSchema(t, dsn)
+	}
+	h.config = filepath.Join(h.dir, "cloud.yaml")
+	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {%s%s}\ndb: '%s'\n", filepath.Join(h.dir, "data"), h.http, natsCfg, extra, h.dsn)
+	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t)
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
+// pgSchema makes a schema of its own for the test and returns a DSN that
+// uses it.
+func pgSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	schema := uniqueID("t_")
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("POSOFFER_TEST_PG_URL: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema
+}
+
+func (h *hq) start(t *testing.T) {
+	t.Helper()
+	h.cmd = exec.Command(cloudBin, "run", "--config", h.config)
+	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h.http, h.logs)
+}
+
+func (h *hq) stop(t *testing.T) {
+	if h.cmd == nil || h.cmd.ProcessState != nil {
+		return
+	}
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(h.cmd, 10*time.Second); err != nil {
+		t.Errorf("posoffer-cloud on SIGTERM: %v; logs:\n%s", err, h.logs)
+	}
+}
+
+func (h *hq) kill() {
+	h.cmd.Process.Kill()
+	h.cmd.Wait()
+}
+
+// db opens the cloud's database, as HQ's API would read it.
+func (h *hq) db(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), h.dsn, filepath.Join(h.dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// push publishes a catalog document with posoffer-cloud catalog push.
+func (h *hq) push(t *testing.T, catalog string) {
+	t.Helper()
+	f := filepath.Join(h.dir, uniqueID("catalog-")+".json")
+	os.WriteFile(f, []byte(catalog), 0o644)
+	out, err := exec.Command(cloudBin, "catalog", "push", "--config", h.config, "--file", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("catalog push: %v\n%s", err, out)
+	}
+}
+
+func waitReady(t *testing.T, addr string, logs *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("not ready on %s after 15s; logs:\n%s", addr, logs)
+}
+
+func waitExit(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		return fmt.Errorf("did not exit within %v", d)
+	}
+}
+
+// proxy is a TCP proxy the test can cut, as a WAN link goes down.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	up     bool
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, up: true}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			up := p.up
+			p.mu.Unlock()
+			if !up {
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	return p
+}
+
+func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// cut closes every connection and refuses new ones until restore.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = false
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.up = true
+	p.mu.Unlock()
+}
+
+// agent is a posoffer-agent connected to HQ.
+type agent struct {
+	dir, store, broker, http, config string
+	cmd                              *exec.Cmd
+	logs                             *bytes.Buffer
+}
+
+const testCatalog = `{"version":1,"offers":[
+  {"id":"coffee-2-pastry","status":"active","condition":{"items":{"categories":["coffee"],"min_qty":2}},
+   "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1}}]}`
+
+func newAgent(t *testing.T, natsURL, catalogFile string) *agent {
+	t.Helper()
+	a := &agent{dir: t.TempDir(), store: uniqueID("s"), http: freePort(t), logs: &bytes.Buffer{}}
+	listen := freePort(t)
+	a.broker = "tcp://" + listen
+	os.WriteFile(filepath.Join(a.dir, "tenant.key"), []byte("a-tenant-key-of-some-length\n"), 0o600)
+	catalog := ""
+	if catalogFile != "" {
+		f := filepath.Join(a.dir, "catalog.json")
+		os.WriteFile(f, []byte(catalogFile), 0o644)
+		catalog = "catalog_file: " + f + "\n"
+	}
+	a.config = filepath.Join(a.dir, "agent.yaml")
+	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s'}\n",
+		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL)
+	os.WriteFile(a.config, []byte(cfg), 0o644)
+	a.start(t)
+	t.Cleanup(func() { a.stop(t) })
+	return a
+}
+
+func (a *agent) start(t *testing.T) {
+	t.Helper()
+	a.cmd = exec.Command(agentBin, "run", "--config", a.config)
+	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, a.http, a.logs)
+}
+
+func (a *agent) stop(t *testing.T) {
+	if a.cmd.ProcessState != nil {
+		return
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if err := waitExit(a.cmd, 10*time.Second); err != nil {
+		t.Errorf("posoffer-agent on SIGTERM: %v; logs:\n%s", err, a.logs)
+	}
+}
+
+// terminal is a till on the agent's MQTT broker.
+type terminal struct {
+	c       paho.Client
+	a       *agent
+	mu      sync.Mutex
+	replies map[string]chan *protocol.Message
+}
+
+func newTerminal(t *testing.T, a *agent) *terminal {
+	t.Helper()
+	term := &terminal{a: a, replies: map[string]chan *protocol.Message{}}
+	term.c = paho.NewClient(paho.NewClientOptions().AddBroker(a.broker).SetClientID(uniqueID("till-")).
+		SetConnectRetry(false).SetAutoReconnect(false))
+	if tok := term.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("terminal connect: %v", tok.Error())
+	}
+	out, _ := protocol.TopicOut(a.store, "t01")
+	tok := term.c.Subscribe(out, 1, func(_ paho.Client, m paho.Message) {
+		r, err := protocol.Decode(m.Payload())
+		if err != nil {
+			return
+		}
+		term.mu.Lock()
+		ch := term.replies[r.Re]
+		term.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return term
+}
+
+func (term *terminal) close() { term.c.Disconnect(0) }
+
+// send publishes a message and returns the reply, or nil after wait.
+func (term *terminal) send(id, payload string, wait time.Duration) *protocol.Message {
+	ch := make(chan *protocol.Message, 1)
+	term.mu.Lock()
+	term.replies[id] = ch
+	term.mu.Unlock()
+	in, _ := protocol.TopicIn(term.a.store, "t01")
+	term.c.Publish(in, 1, false, payload)
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(wait):
+		return nil
+	}
+}
+
+func checkoutMsg(txn string) string {
+	return `{"v":1,"type":"checkout","id":"m-` + txn + `","txn":"` + txn + `","customer":"4900123456789","paid":700,
+ "applied":[{"offer":"coffee-2-pastry","discount":280,"points":0}],
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+}
+
+func basketMsg(id string) string {
+	return `{"v":1,"type":"basket","id":"` + id + `","txn":"b-` + id + `",
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+}
+
+// redemptions returns how many times each txn of store has a redemption
+// in HQ's database.
+func redemptions(t *testing.T, db *store.DB, storeID string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	after := ""
+	for {
+		items, next, err := db.Redemptions(context.Background(), store.Filter{Store: storeID, After: after, Limit: store.MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range items {
+			got[r.Txn]++
+		}
+		if next == "" {
+			return got
+		}
+		after = next
+	}
+}
+
+// waitFor polls cond every 100 ms until it holds or d has passed.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,74 @@
+// Command posoffer-cloud is HQ: it receives every store's events over NATS
+// JetStream, exactly once, keeps them in SQLite or PostgreSQL, merges
+// customer profiles across stores, and publishes offers to the stores.
+//
+//	posoffer-cloud run --config FILE
+//
+// runs HQ until SIGTERM or SIGINT; with an empty nats.url it embeds its
+// own NATS server;
+//
+//	posoffer-cloud catalog push --config FILE --file catalog.yaml
+//
+// publishes a catalog file to every store.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // schedules use IANA zones, also where the OS has none
+
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the command could not do its work
+	exitUsage = 2 // bad input: flags, files, documents
+)
+
+var version = "dev" // set by the build
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: posoffer-cloud <command> [flags]
+
+commands:
+  run            --config FILE: run HQ
+  catalog push   --config FILE --file CATALOG: publish a catalog file to every store
+  config sample  print a documented configuration with every key
+  config check   --config FILE: check a configuration and say what is wrong
+  version        print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(ctx, args[1:], stderr)
+	case "catalog":
+		return catalogCmd(ctx, args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "posoffer-cloud %s (protocol v%d)\n", version, protocol.Version)
+		return exitOK
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "posoffer-cloud: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/config"
+	"github.com/posoffer/posoffer/cloud/ingest"
+	"github.com/posoffer/posoffer/cloud/store"
+)
+
+// configFlag parses --config and loads the configuration.
+func configFlag(name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (*config.Config, *flag.FlagSet, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `file` (see posoffer-cloud config sample)")
+	if more != nil {
+		more(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, exitOK
+		}
+		return nil, nil, exitUsage
+	}
+	if *path == "" {
+		fmt.Fprintf(stderr, "posoffer-cloud %s: --config is required (posoffer-cloud config sample prints one)\n", name)
+		return nil, nil, exitUsage
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return nil, nil, exitUsage
+	}
+	return cfg, fs, -1
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
+	cfg, _, code := configFlag("run", args, stderr, nil)
+	if cfg == nil {
+		return code
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("stopped", "err", err)
+		return exitFail
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// connect returns a connection to HQ's NATS: the configured cluster, or
+// the embedded server, started here (stop it after closing the
+// connection).
+func connect(cfg *config.Config, log *slog.Logger) (nc *nats.Conn, stop func(), err error) {
+	url, stop := cfg.NATS.URL, func() {}
+	if url == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("data dir: %w", err)
+		}
+		srv, err := bus.StartServer(cfg.DataDir, cfg.NATS.Listen)
+		if err != nil {
+			return nil, nil, err
+		}
+		stop = func() { srv.Shutdown(); srv.WaitForShutdown() }
+		url = srv.ClientURL()
+		log.Info("embedded nats server", "listen", cfg.NATS.Listen)
+	}
+	nc, err = bus.Connect(url, cfg.NATS.CredsFile, "posoffer-cloud")
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return nc, stop, nil
+}
+
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	nc, stopNATS, err := connect(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cons, err := bus.Ensure(ectx, js, cfg.NATS.DuplicateWindow)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stored := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_events_total",
+		Help: "Events ingested: new (stored) and repeated (an id already stored, skipped)."}, []string{"result"})
+	reg.MustRegister(stored)
+
+	ictx, stopIngest := context.WithCancel(ctx)
+	ingested := make(chan error, 1)
+	go func() {
+		ingested <- ingest.Run(ictx, ingest.Options{DB: db, JS: js, Consumer: cons, Logger: log.With("component", "ingest"),
+			Stored: func(added, total int) {
+				stored.WithLabelValues("new").Add(float64(added))
+				stored.WithLabelValues("repeated").Add(float64(total - added))
+			}})
+	}()
+	defer func() { stopIngest(); <-ingested }()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !nc.IsConnected() {
+			http.Error(w, "nats not connected", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	log.Info("ready", "http", cfg.HTTP.Listen, "db", dbKind(cfg.DB))
+	<-ctx.Done()
+	return nil
+}
+
+func dbKind(dsn string) string {
+	if dsn == "" {
+		return "sqlite"
+	}
+	return "postgres" // never the DSN: it may hold a password
+}

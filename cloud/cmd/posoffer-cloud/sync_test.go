@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// stream sends checkouts from one till until stop is closed, and returns
+// the txns it sent and the ones the agent acknowledged.
+func stream(t *testing.T, a *agent, prefix string, stop <-chan struct{}) (sent, acked []string) {
+	term := newTerminal(t, a)
+	defer term.close()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return sent, acked
+		default:
+		}
+		txn := fmt.Sprintf("%s-%d", prefix, i)
+		sent = append(sent, txn)
+		if r := term.send("m-"+txn, checkoutMsg(txn), time.Second); r != nil && r.Type == protocol.TypeAck {
+			acked = append(acked, txn)
+		} else if r == nil {
+			return sent, acked // killed meanwhile
+		}
+	}
+}
+
+// settle sends every txn again until the agent acknowledges it, as a till
+// does with a checkout whose answer it never got.
+func settle(t *testing.T, a *agent, txns []string) {
+	t.Helper()
+	term := newTerminal(t, a)
+	defer term.close()
+	for _, txn := range txns {
+		if r := term.send("m-"+txn, checkoutMsg(txn), 5*time.Second); r == nil || r.Type != protocol.TypeAck {
+			t.Fatalf("checkout %s sent again: %+v", txn, r)
+		}
+	}
+}
+
+// checkExactlyOnce waits until HQ holds every txn, then checks that it
+// holds each exactly once and nothing else.
+func checkExactlyOnce(t *testing.T, h *hq, storeID string, txns []string) {
+	t.Helper()
+	db := h.db(t)
+	var got map[string]int
+	ok := waitFor(60*time.Second, func() bool {
+		got = redemptions(t, db, storeID)
+		return len(got) >= len(txns)
+	})
+	if !ok {
+		t.Errorf("after 60s HQ has %d of %d checkouts", len(got), len(txns))
+	}
+	time.Sleep(500 * time.Millisecond) // anything extra would arrive now
+	got = redemptions(t, db, storeID)
+	want := map[string]bool{}
+	for _, txn := range txns {
+		want[txn] = true
+		if got[txn] != 1 {
+			t.Errorf("checkout %s is in HQ %d times, want 1", txn, got[txn])
+		}
+	}
+	for txn, n := range got {
+		if !want[txn] {
+			t.Errorf("HQ has checkout %s (%d times), which no till completed", txn, n)
+		}
+	}
+}
+
+// TestExactlyOnceThroughKills streams checkouts through an agent while
+// killing it with SIGKILL four times, and HQ once; afterwards HQ holds
+// every acknowledged checkout exactly once.
+func TestExactlyOnceThroughKills(t *testing.T) {
+	h := newHQ(t, "")
+	a := newAgent(t, h.natsURL, testCatalog)
+	var all, again []string
+	for round := range 4 {
+		stop := make(chan struct{})
+		done := make(chan []string)
+		go func() {
+			sent, acked := stream(t, a, fmt.Sprintf("K%d", round), stop)
+			// Sent again below: every one not acknowledged, and some
+			// that were.
+			answered := map[string]bool{}
+			for _, txn := range acked {
+				answered[txn] = true
+			}
+			for i, txn := range sent {
+				if !answered[txn] || i%20 == 0 {
+					again = append(again, txn)
+				}
+			}
+			done <- sent
+		}()
+		time.Sleep(time.Duration(300+rand.IntN(500)) * time.Millisecond)
+		a.cmd.Process.Kill() // while checkouts are in flight
+		a.cmd.Wait()
+		if round == 1 {
+			h.kill() // HQ too, in the middle of ingesting
+		}
+		close(stop)
+		all = append(all, <-done...)
+		if round == 1 {
+			h.start(t)
+		}
+		a.start(t)
+	}
+	// A till repeats a checkout it got no answer to; the agent records it
+	// once whatever happened before the kill.
+	settle(t, a, again)
+	if len(all) < 20 {
+		t.Fatalf("only %d checkouts sent; the test did not exercise the agent", len(all))
+	}
+	checkExactlyOnce(t, h, a.store, all)
+	t.Logf("%d checkouts across 4 agent kills and 1 HQ kill", len(all))
+}
+
+// TestOfflineStoreCatchesUp cuts the store's link to HQ and stops HQ for
+// longer than the stream's duplicate window; checkouts go on at the store
+// and all arrive once when both are back. Then an event HQ already has is
+// published again, long after the window: HQ still counts it once.
+func TestOfflineStoreCatchesUp(t *testing.T) {
+	h := newHQ(t, ", duplicate_window: 1s")
+	link := newProxy(t, strings.TrimPrefix(h.natsURL, "nats://"))
+	a := newAgent(t, link.url(), testCatalog)
+	settle(t, a, []string{"before-1", "before-2"})
+
+	link.cut()
+	h.stop(t)
+	var txns []string
+	for i := range 150 {
+		txns = append(txns, fmt.Sprintf("off-%d", i))
+	}
+	settle(t, a, txns) // the store keeps serving and recording
+	time.Sleep(1500 * time.Millisecond)
+	if depth := outboxDepth(t, a); depth < 150 {
+		t.Errorf("outbox depth %d while offline, want at least 150", depth)
+	}
+	h.start(t)
+	link.restore()
+	checkExactlyOnce(t, h, a.store, append(txns, "before-1", "before-2"))
+	if !waitFor(10*time.Second, func() bool { return outboxDepth(t, a) == 0 }) {
+		t.Errorf("outbox not drained: %d", outboxDepth(t, a))
+	}
+
+	// Publish a stored checkout's redemption again, after the window.
+	nc, err := nats.Connect(h.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	id, _ := uuid.NewV7()
+	e := protocol.Event{ID: id.String(), Kind: protocol.EventRedemption, Store: a.store, At: time.Now().UTC(), Txn: "replayed",
+		Redemption: &protocol.RedemptionEvent{Offer: "coffee-2-pastry", Discount: 280}}
+	b, _ := json.Marshal(e)
+	subject, _ := protocol.EventSubject(a.store, e.Kind)
+	db := h.db(t)
+	for range 2 {
+		if _, err := js.Publish(context.Background(), subject, b, jetstream.WithMsgID(e.ID)); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(10*time.Second, func() bool { return redemptions(t, db, a.store)["replayed"] > 0 }) {
+			t.Fatal("the published redemption did not reach HQ")
+		}
+		time.Sleep(1500 * time.Millisecond) // past the stream's duplicate window
+	}
+	if n := redemptions(t, db, a.store)["replayed"]; n != 1 {
+		t.Errorf("an event published twice, 1.5 s apart, is in HQ %d times, want 1", n)
+	}
+}
+
+func outboxDepth(t *testing.T, a *agent) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + a.http + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Outbox struct {
+			Depth int64 `json:"depth"`
+		} `json:"outbox"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st.Outbox.Depth
+}
+
+// TestCatalogFromHQ pushes catalogs at HQ and watches a running agent's
+// replies change; an agent restarted without HQ serves the last catalog
+// it had.
+func TestCatalogFromHQ(t *testing.T) {
+	h := newHQ(t, "")
+	offerDoc := func(id string, percent int) string {
+		return fmt.Sprintf(`{"id":%q,"status":"active","reward":{"type":"percent_off","percent":%d}}`, id, percent)
+	}
+	h.push(t, `{"version":1,"offers":[`+offerDoc("hq-five", 5)+`]}`)
+	a := newAgent(t, h.natsURL, "")
+	offered := func(id string) (string, int64) {
+		term := newTerminal(t, a)
+		defer term.close()
+		r := term.send(id, basketMsg(id), 5*time.Second)
+		if r == nil || r.Type != protocol.TypeOffers {
+			return fmt.Sprintf("%+v", r), 0
+		}
+		var ids []string
+		for _, o := range r.Offers {
+			ids = append(ids, o.ID)
+		}
+		return strings.Join(ids, ","), r.Catalog
+	}
+	if got, _ := offered("b1"); got != "hq-five" {
+		t.Fatalf("offers %q from the catalog HQ had at start, want hq-five", got)
+	}
+
+	h.push(t, `{"version":1,"offers":[`+offerDoc("hq-ten", 10)+`]}`)
+	start := time.Now()
+	var rev int64
+	if !waitFor(2*time.Second, func() bool { got, r := offered("b2"); rev = r; return got == "hq-ten" }) {
+		got, _ := offered("b3")
+		t.Fatalf("2s after the push the agent offers %q, want hq-ten", got)
+	}
+	t.Logf("catalog change reached the agent's replies in %v", time.Since(start).Round(time.Millisecond))
+
+	// An offer HQ's checks would refuse, put straight into the bucket: the
+	// agent refuses the catalog whole and keeps serving the last one.
+	nc, err := nats.Connect(h.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(context.Background(), protocol.CatalogBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv.Put(context.Background(), "offer.broken", []byte(`{"id":"broken","status":"active","reward":{"type":"percent_off","percent":250}}`))
+	if !waitFor(3*time.Second, func() bool { return strings.Contains(agentStatus(t, a), "catalog_rejected") }) {
+		t.Errorf("status does not report the refused catalog: %s", agentStatus(t, a))
+	}
+	if got, r := offered("b4"); got != "hq-ten" || r != rev {
+		t.Errorf("after a bad catalog the agent offers %q (catalog %d), want hq-ten (catalog %d)", got, r, rev)
+	}
+	kv.Delete(context.Background(), "offer.broken")
+	nc.Close()
+	if !waitFor(3*time.Second, func() bool { return !strings.Contains(agentStatus(t, a), "catalog_rejected") }) {
+		t.Errorf("status still reports a refused catalog once it is fixed: %s", agentStatus(t, a))
+	}
+	if _, rev = offered("b4b"); rev == 0 {
+		t.Fatal("no catalog revision")
+	}
+
+	// Restarted with HQ gone: the last catalog it applied.
+	h.stop(t)
+	a.stop(t)
+	a.start(t)
+	if got, r := offered("b5"); got != "hq-ten" || r != rev {
+		t.Errorf("restarted offline, the agent offers %q (catalog %d), want hq-ten (catalog %d)", got, r, rev)
+	}
+}
+
+func agentStatus(t *testing.T, a *agent) string {
+	t.Helper()
+	resp, err := http.Get("http://" + a.http + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}

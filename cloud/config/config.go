@@ -1,0 +1,113 @@
+// Package config reads posoffer-cloud's configuration file: versioned,
+// strict YAML. An unknown key or a value of the wrong type is an error that
+// names the file and line.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Sample is a documented configuration with every key.
+//
+//go:embed sample.yaml
+var Sample []byte
+
+// Version is the configuration format this build reads.
+const Version = 1
+
+// ErrInvalid is wrapped by every error about a configuration's content.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is posoffer-cloud's configuration.
+type Config struct {
+	Version int    `yaml:"version"`
+	DataDir string `yaml:"data_dir"`
+	HTTP    HTTP   `yaml:"http"`
+	NATS    NATS   `yaml:"nats"`
+	DB      string `yaml:"db"` // empty: SQLite in data_dir; or postgres://...
+}
+
+// HTTP is the HQ API and dashboard listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// NATS is where stores' events arrive and catalogs leave.
+type NATS struct {
+	URL       string `yaml:"url"`    // nats://... of an existing cluster; empty: the embedded server
+	Listen    string `yaml:"listen"` // the embedded server's listener
+	CredsFile string `yaml:"creds_file"`
+	// DuplicateWindow is how long the events stream drops a repeated
+	// event id; HQ's database drops repeats at any age.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+func defaults() Config {
+	return Config{HTTP: HTTP{Listen: "127.0.0.1:8080"}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute}}
+}
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse validates a configuration document; name is its file, for errors.
+func Parse(name string, b []byte) (*Config, error) {
+	cfg := defaults()
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true)
+	if err := d.Decode(&cfg); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if err.Error() == "EOF" {
+			msg = "empty file (see posoffer-cloud config sample)"
+		}
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, name, strings.ReplaceAll(msg, "\n", "; "))
+	}
+	var problems []string
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s: %s: %s", name, key, fmt.Sprintf(format, args...)))
+	}
+	if cfg.Version != Version {
+		bad("version", "must be %d, got %d", Version, cfg.Version)
+	}
+	if cfg.DataDir == "" {
+		bad("data_dir", "is required: where HQ keeps its database and, with the embedded server, its NATS data")
+	}
+	if _, _, err := net.SplitHostPort(cfg.HTTP.Listen); err != nil {
+		bad("http.listen", "must be host:port such as 127.0.0.1:8080, got %q", cfg.HTTP.Listen)
+	}
+	if cfg.NATS.URL != "" {
+		for _, u := range strings.Split(cfg.NATS.URL, ",") {
+			if pu, err := url.Parse(strings.TrimSpace(u)); err != nil || (pu.Scheme != "nats" && pu.Scheme != "tls") {
+				bad("nats.url", "must be nats://host:port (comma-separated for a cluster), got %q", cfg.NATS.URL)
+				break
+			}
+		}
+	} else if _, _, err := net.SplitHostPort(cfg.NATS.Listen); err != nil {
+		bad("nats.listen", "must be host:port such as 127.0.0.1:4222, got %q", cfg.NATS.Listen)
+	}
+	if cfg.NATS.DuplicateWindow < 100*time.Millisecond || cfg.NATS.DuplicateWindow > 24*time.Hour {
+		bad("nats.duplicate_window", "must be 100ms to 24h, got %v", cfg.NATS.DuplicateWindow)
+	}
+	if cfg.DB != "" && !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
+		bad("db", "must be empty (SQLite in data_dir) or a postgres:// URL")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(problems, "\n"))
+	}
+	return &cfg, nil
+}
