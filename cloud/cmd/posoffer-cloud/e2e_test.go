@@ -288,7 +288,7 @@ func newAgent(t *testing.T, natsURL, catalogFile string) *agent {
 	a := &agent{dir: t.TempDir(), store: uniqueID("s"), http: freePort(t), logs: &bytes.Buffer{}}
 	listen := freePort(t)
 	a.broker = "tcp://" + listen
-	os.WriteFile(filepath.Join(a.dir, "tenant.key"), []byte("a-tenant-key-of-some-length\n"), 0o600)
+	os.WriteFile(filepath.Join(a.dir, "tenant.key"), []byte(tenantKey+"\n"), 0o600)
 	catalog := ""
 	if catalogFile != "" {
 		f := filepath.Join(a.dir, "catalog.json")
@@ -377,8 +377,14 @@ func (term *terminal) send(id, payload string, wait time.Duration) *protocol.Mes
 	}
 }
 
+// The tenant's key and the loyalty id of most checkouts.
+const (
+	tenantKey = "a-tenant-key-of-some-length"
+	loyaltyID = "4900123456789"
+)
+
 func checkoutMsg(txn string) string {
-	return `{"v":1,"type":"checkout","id":"m-` + txn + `","txn":"` + txn + `","customer":"4900123456789","paid":700,
+	return `{"v":1,"type":"checkout","id":"m-` + txn + `","txn":"` + txn + `","customer":"` + loyaltyID + `","paid":700,
  "applied":[{"offer":"coffee-2-pastry","discount":280,"points":0}],
  "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -42,10 +45,17 @@ func stream(t *testing.T, a *agent, prefix string, stop <-chan struct{}) (sent, 
 // does with a checkout whose answer it never got.
 func settle(t *testing.T, a *agent, txns []string) {
 	t.Helper()
+	settleAs(t, a, txns, loyaltyID)
+}
+
+// settleAs is settle for a customer of the given loyalty id.
+func settleAs(t *testing.T, a *agent, txns []string, loyalty string) {
+	t.Helper()
 	term := newTerminal(t, a)
 	defer term.close()
 	for _, txn := range txns {
-		if r := term.send("m-"+txn, checkoutMsg(txn), 5*time.Second); r == nil || r.Type != protocol.TypeAck {
+		msg := strings.Replace(checkoutMsg(txn), loyaltyID, loyalty, 1)
+		if r := term.send("m-"+txn, msg, 5*time.Second); r == nil || r.Type != protocol.TypeAck {
 			t.Fatalf("checkout %s sent again: %+v", txn, r)
 		}
 	}
@@ -286,5 +296,64 @@ func agentStatus(t *testing.T, a *agent) string {
 		if err != nil {
 			return b.String()
 		}
+	}
+}
+
+// TestProfileAcrossStores: a customer earns a segment with checkouts at
+// one store, and the next store they visit sees it, through HQ's merged
+// profile.
+func TestProfileAcrossStores(t *testing.T) {
+	h := newHQ(t, "")
+	catalog := `{"version":1,
+ "segments":[{"id":"coffee-fan","when":{"history":{"categories":["coffee"],"min_qty":4}}}],
+ "offers":[
+  {"id":"coffee-2-pastry","status":"active","condition":{"items":{"categories":["coffee"],"min_qty":2}},
+   "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1}},
+  {"id":"fans-10","status":"active","audience":{"segments_any":["coffee-fan"]},"reward":{"type":"percent_off","percent":10}}]}`
+	h.push(t, catalog)
+	a, b := newAgent(t, h.natsURL, ""), newAgent(t, h.natsURL, "")
+	loyalty := fmt.Sprintf("49%011d", rand.IntN(1e11)) // a customer of this test's own
+	settleAs(t, a, []string{"a-1", "a-2"}, loyalty)    // 2 coffees each: 4 in all, at store a
+
+	nc, err := nats.Connect(h.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(context.Background(), protocol.ProfilesBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The customer_key, as every store of the tenant derives it.
+	mac := hmac.New(sha256.New, []byte(tenantKey))
+	mac.Write([]byte(loyalty))
+	key := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(mac.Sum(nil)))[:26]
+	var merged struct {
+		Visits int64 `json:"visits"`
+	}
+	if !waitFor(10*time.Second, func() bool {
+		e, err := kv.Get(context.Background(), key)
+		if err != nil {
+			return false
+		}
+		json.Unmarshal(e.Value(), &merged)
+		return merged.Visits == 2
+	}) {
+		t.Fatalf("HQ's merged profile has %d visits after 10s, want 2", merged.Visits)
+	}
+	term := newTerminal(t, b)
+	defer term.close()
+	basket := strings.Replace(basketMsg("b1"), `"txn"`, `"customer":"`+loyalty+`","txn"`, 1)
+	r := term.send("b1", basket, 5*time.Second)
+	if r == nil {
+		t.Fatal("no reply from store b")
+	}
+	var ids []string
+	for _, o := range r.Offers {
+		ids = append(ids, o.ID)
+	}
+	if !strings.Contains(strings.Join(ids, ","), "fans-10") {
+		t.Errorf("store b offers %v to a customer who bought 4 coffees at store a, want fans-10 among them", ids)
 	}
 }
