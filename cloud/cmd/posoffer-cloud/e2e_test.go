@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -215,6 +216,7 @@ type proxy struct {
 	mu     sync.Mutex
 	up     bool
 	conns  []net.Conn
+	frozen atomic.Bool
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -245,8 +247,8 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			go func() { p.copy(s, c); s.Close() }()
+			go func() { p.copy(c, s); c.Close() }()
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); p.cut() })
@@ -254,6 +256,28 @@ func newProxy(t *testing.T, target string) *proxy {
 }
 
 func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// copy forwards bytes, holding them while the proxy is frozen.
+func (p *proxy) copy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for p.frozen.Load() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// freeze stops forwarding without closing anything: a link that hangs.
+func (p *proxy) freeze(on bool) { p.frozen.Store(on) }
 
 // cut closes every connection and refuses new ones until restore.
 func (p *proxy) cut() {

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -356,4 +357,52 @@ func TestProfileAcrossStores(t *testing.T) {
 	if !strings.Contains(strings.Join(ids, ","), "fans-10") {
 		t.Errorf("store b offers %v to a customer who bought 4 coffees at store a, want fans-10 among them", ids)
 	}
+}
+
+// TestProfileFetchHasABudget: with the link to HQ hanging, a basket of a
+// customer the store has not asked HQ about is answered from the store's
+// own profile once the 50 ms budget is spent, not after NATS's timeouts.
+func TestProfileFetchHasABudget(t *testing.T) {
+	h := newHQ(t, "")
+	link := newProxy(t, strings.TrimPrefix(h.natsURL, "nats://"))
+	a := newAgent(t, link.url(), testCatalog)
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(agentStatus(t, a), `"connected": true`) }) {
+		t.Fatalf("agent not connected to HQ: %s", agentStatus(t, a))
+	}
+	time.Sleep(300 * time.Millisecond) // the uplink has its buckets
+	link.freeze(true)
+	defer link.freeze(false)
+	term := newTerminal(t, a)
+	defer term.close()
+	basket := strings.Replace(basketMsg("b1"), `"txn"`, `"customer":"4900000000042","txn"`, 1)
+	start := time.Now()
+	r := term.send("b1", basket, 5*time.Second)
+	took := time.Since(start)
+	if r == nil || r.Type != protocol.TypeOffers || len(r.Offers) != 1 {
+		t.Fatalf("reply %+v, want the offers of the store's own view", r)
+	}
+	if took > time.Second {
+		t.Errorf("reply took %v with HQ hanging; the budget is 50 ms", took)
+	}
+	if got := agentMetric(t, a, `posoffer_remote_profiles_total{result="unanswered"}`); got != "1" {
+		t.Errorf("unanswered profile fetches = %q, want 1", got)
+	}
+	t.Logf("reply in %v with HQ hanging", took.Round(time.Millisecond))
+}
+
+func agentMetric(t *testing.T, a *agent, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	io.Copy(&b, resp.Body)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	return ""
 }
