@@ -66,6 +66,7 @@ type Uplink struct {
 	js   jetstream.JetStream
 
 	kick     chan struct{}
+	beat     chan struct{} // a heartbeat now: just connected
 	rejected atomic.Pointer[string] // why the last catalog from HQ was refused
 	profiles atomic.Pointer[jetstream.KeyValue]
 
@@ -88,7 +89,7 @@ func Start(opts Options) (*Uplink, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	u := &Uplink{opts: opts, log: opts.Logger, kick: make(chan struct{}, 1)}
+	u := &Uplink{opts: opts, log: opts.Logger, kick: make(chan struct{}, 1), beat: make(chan struct{}, 1)}
 	no := []nats.Option{
 		nats.Name("posoffer-agent-" + opts.Store),
 		nats.MaxReconnects(-1),
@@ -98,9 +99,13 @@ func Start(opts Options) (*Uplink, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			u.log.Warn("hq connection lost; events wait in the outbox", "err", err)
 		}),
+		nats.ConnectHandler(func(*nats.Conn) {
+			u.log.Info("hq connected")
+			u.connected()
+		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
 			u.log.Info("hq connection back")
-			u.Kick()
+			u.connected()
 		}),
 	}
 	if opts.Creds != "" {
@@ -153,6 +158,20 @@ func (u *Uplink) Close() {
 
 // Connected reports whether the uplink is connected to HQ's NATS.
 func (u *Uplink) Connected() bool { return u.nc.IsConnected() }
+
+// connected starts a drain and a heartbeat at once.
+func (u *Uplink) connected() {
+	u.Kick()
+	u.beatNow()
+}
+
+// beatNow sends a heartbeat at once: HQ should know what changed.
+func (u *Uplink) beatNow() {
+	select {
+	case u.beat <- struct{}{}:
+	default:
+	}
+}
 
 // Kick tells the uplink that the outbox has new events.
 func (u *Uplink) Kick() {
@@ -274,6 +293,7 @@ func (u *Uplink) heartbeats(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-u.beat:
 		}
 	}
 }
@@ -401,10 +421,12 @@ func (u *Uplink) apply(keys map[string][]byte, revision uint64) {
 		msg := fmt.Sprintf("catalog revision %d from hq refused: %v", revision, err)
 		u.rejected.Store(&msg)
 		u.log.Error("catalog from hq refused; serving the previous one", "revision", revision, "err", err)
+		u.beatNow()
 		return
 	}
 	u.rejected.Store(nil)
 	u.log.Info("catalog from hq applied", "revision", revision)
+	u.beatNow()
 }
 
 // catalogDoc builds a catalog document from the bucket's keys: offer.{id}

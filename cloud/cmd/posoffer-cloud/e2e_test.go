@@ -107,6 +107,21 @@ func newHQ(t *testing.T, extra string) *hq {
 	return h
 }
 
+// newReplica starts a second posoffer-cloud sharing first's NATS and
+// database, as HQ scales out.
+func newReplica(t *testing.T, first *hq) *hq {
+	t.Helper()
+	h := &hq{dir: t.TempDir(), http: freePort(t), logs: &bytes.Buffer{}, natsURL: first.natsURL, dsn: first.dsn}
+	h.config = filepath.Join(h.dir, "cloud.yaml")
+	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {url: '%s'}\ndb: '%s'\n", filepath.Join(h.dir, "data"), h.http, h.natsURL, h.dsn)
+	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t)
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
 // pgSchema makes a schema of its own for the test and returns a DSN that
 // uses it.
 func pgSchema(t *testing.T, dsn string) string {

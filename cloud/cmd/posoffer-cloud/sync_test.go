@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -357,6 +358,25 @@ func TestProfileAcrossStores(t *testing.T) {
 	if !strings.Contains(strings.Join(ids, ","), "fans-10") {
 		t.Errorf("store b offers %v to a customer who bought 4 coffees at store a, want fans-10 among them", ids)
 	}
+
+	// Both stores' heartbeats reached HQ, with the catalog they serve.
+	db := h.db(t)
+	seen := map[string]bool{}
+	waitFor(5*time.Second, func() bool {
+		rows, err := db.Stores(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range rows {
+			if (s.Store == a.store || s.Store == b.store) && s.Agent != "" && s.Catalog == r.Catalog && !s.LastSeen.IsZero() {
+				seen[s.Store] = true
+			}
+		}
+		return len(seen) == 2
+	})
+	if len(seen) != 2 {
+		t.Errorf("stores with a heartbeat at HQ serving catalog %d: %v, want %s and %s", r.Catalog, seen, a.store, b.store)
+	}
 }
 
 // TestProfileFetchHasABudget: with the link to HQ hanging, a basket of a
@@ -393,6 +413,48 @@ func TestProfileFetchHasABudget(t *testing.T) {
 func agentMetric(t *testing.T, a *agent, name string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	io.Copy(&b, resp.Body)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, name+" ") {
+			return strings.TrimPrefix(line, name+" ")
+		}
+	}
+	return ""
+}
+
+// TestReplicasShareOneConsumer runs two HQ replicas on one PostgreSQL and
+// one NATS: they share the durable consumer, and every checkout is stored
+// once.
+func TestReplicasShareOneConsumer(t *testing.T) {
+	if os.Getenv("POSOFFER_TEST_PG_URL") == "" {
+		t.Skip("replicas share a PostgreSQL: set POSOFFER_TEST_PG_URL")
+	}
+	h1 := newHQ(t, "")
+	h2 := newReplica(t, h1)
+	a := newAgent(t, h1.natsURL, testCatalog)
+	b := newAgent(t, h1.natsURL, testCatalog)
+	var txns []string
+	for i := range 300 {
+		txns = append(txns, fmt.Sprintf("r-%d", i))
+	}
+	done := make(chan struct{})
+	go func() { settle(t, b, txns); close(done) }()
+	settle(t, a, txns)
+	<-done
+	checkExactlyOnce(t, h1, a.store, txns)
+	checkExactlyOnce(t, h1, b.store, txns)
+	t.Logf("events stored by replica 1: %s, by replica 2: %s", cloudMetric(t, h1, `posoffer_cloud_events_total{result="new"}`),
+		cloudMetric(t, h2, `posoffer_cloud_events_total{result="new"}`))
+}
+
+func cloudMetric(t *testing.T, h *hq, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + h.http + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
