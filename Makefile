@@ -15,16 +15,21 @@ help: ## list the targets
 
 build: ## build the binaries into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./agent/cmd/...
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./agent/cmd/... ./cloud/cmd/...
 
 test: ## run every test
 	$(GO) test $(RACE) -count=1 ./...
 
 # The suites that talk to a broker or server, run again against real ones:
-# POSOFFER_TEST_MQTT_URL=tcp://host:port (Mosquitto) must be set.
+# POSOFFER_TEST_MQTT_URL=tcp://host:port (Mosquitto),
+# POSOFFER_TEST_NATS_URL=nats://host:port (NATS with JetStream) and
+# POSOFFER_TEST_PG_URL=postgres://... (PostgreSQL) must be set.
 test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
 	@test -n "$$POSOFFER_TEST_MQTT_URL" || { echo "set POSOFFER_TEST_MQTT_URL (tcp://host:port)"; exit 2; }
+	@test -n "$$POSOFFER_TEST_NATS_URL" || { echo "set POSOFFER_TEST_NATS_URL (nats://host:port)"; exit 2; }
+	@test -n "$$POSOFFER_TEST_PG_URL" || { echo "set POSOFFER_TEST_PG_URL (postgres://...)"; exit 2; }
 	$(GO) test $(RACE) -count=1 -run 'TestAgent' ./agent/cmd/posoffer-agent/
+	$(GO) test $(RACE) -count=1 -p 1 ./cloud/...
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...
