@@ -340,7 +340,7 @@ func (c *Config) validate(p *problems) {
 			ifaces[name] = i
 		}
 	}
-	seen := map[string]int{}
+	seen, ports := map[string]int{}, map[string]int{}
 	for i, s := range c.Serial {
 		key := "serial[" + strconv.Itoa(i) + "]"
 		switch {
@@ -355,6 +355,10 @@ func (c *Config) validate(p *problems) {
 			p.at(key, "terminal %q is also serial[%d]", s.Terminal, j)
 		}
 		seen[s.Terminal] = i
+		if j, dup := ports[s.Port]; dup && s.Port != "" {
+			p.at(key, "port %s is also serial[%d]'s: one terminal per port", s.Port, j)
+		}
+		ports[s.Port] = i
 	}
 	if c.Cloud.NATSURL != "" {
 		for _, u := range strings.Split(c.Cloud.NATSURL, ",") {

@@ -79,6 +79,7 @@ func TestRefuses(t *testing.T) {
 		{"bad listen", base + "http: {listen: '8787'}\n", []string{`agent.yaml:5: http.listen: must be host:port`}},
 		{"serial without port", base + "serial:\n  - {terminal: t1, model: m}\n", []string{`agent.yaml:6: serial[0]: port is required`}},
 		{"serial twice", base + "serial:\n  - {terminal: t1, port: a, model: m}\n  - {terminal: t1, port: b, model: m}\n", []string{`agent.yaml:7: serial[1]: terminal "t1" is also serial[0]`}},
+		{"one port twice", base + "serial:\n  - {terminal: t1, port: a, model: m}\n  - {terminal: t2, port: a, model: m}\n", []string{`agent.yaml:7: serial[1]: port a is also serial[0]'s`}},
 		{"not yaml", "version: [1\n", []string{"agent.yaml: "}},
 		{"empty", "", []string{"agent.yaml: empty file"}},
 		{"every problem at once", "version: 1\nstore: X\nfoo: 1\n", []string{"foo: unknown key"}},

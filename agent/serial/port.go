@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	tarm "github.com/tarm/serial"
@@ -57,27 +58,45 @@ func OpenTarm(path string, m *firmware.Model) (Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &tarmPort{p: p, path: path}, nil
+	return &tarmPort{p: p, path: path, dev: device(path)}, nil
 }
 
-// tarmPort adapts tarm/serial's habits to Port: a read timeout comes back
-// from tarm as (0, io.EOF), which is also what a hung-up line returns, so
-// after a second of silence it checks that the device still exists.
+// tarmPort adapts tarm/serial's habits to Port. A read timeout comes back
+// from tarm as (0, io.EOF), which is also what a hung-up line returns
+// (a USB adapter unplugged), at once and forever. So a (0, io.EOF) that
+// came much faster than the timeout, several times in a row, means the line
+// is gone; and after a second of silence the device must still be the one
+// opened (udev may give its name to another adapter).
 type tarmPort struct {
 	p       *tarm.Port
 	path    string
+	dev     uint64 // the device number at open; 0 when unknown
 	checked time.Time
+	quick   int // (0, io.EOF) in a row, well before the timeout
 }
 
 func (t *tarmPort) Read(b []byte) (int, error) {
+	start := time.Now()
 	n, err := t.p.Read(b)
 	if n > 0 || (err != nil && err != io.EOF) {
+		t.quick = 0
 		return n, err
 	}
-	if now := time.Now(); now.Sub(t.checked) > time.Second {
+	now := time.Now()
+	if now.Sub(start) < readTimeout/4 {
+		if t.quick++; t.quick >= 3 {
+			return 0, fmt.Errorf("%w: the line hung up", ErrGone)
+		}
+	} else {
+		t.quick = 0
+	}
+	if now.Sub(t.checked) > time.Second {
 		t.checked = now
 		if _, err := os.Stat(t.path); err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrGone, err)
+		}
+		if d := device(t.path); d != t.dev {
+			return 0, fmt.Errorf("%w: %s is now another device", ErrGone, t.path)
 		}
 	}
 	return 0, nil
@@ -85,3 +104,15 @@ func (t *tarmPort) Read(b []byte) (int, error) {
 
 func (t *tarmPort) Write(b []byte) (int, error) { return t.p.Write(b) }
 func (t *tarmPort) Close() error                { return t.p.Close() }
+
+// device returns the device number of the file at path, 0 when unknown.
+func device(path string) uint64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Rdev)
+	}
+	return 0
+}

@@ -10,11 +10,12 @@
 //	agent:    STX reply ETX LRC        terminal: ACK (or NAK, or silence: the agent resends)
 //
 // Invariants:
-//   - A good frame is acknowledged before it is handled; a bad one is
-//     refused with NAK and never handled.
-//   - A frame equal to the last request (the terminal retried because our
-//     ACK or reply was lost) is acknowledged and answered again with the
-//     same reply, and not handled a second time.
+//   - A good frame is acknowledged as soon as it has arrived, before it is
+//     handled; a bad one is refused with NAK and never handled.
+//   - A frame equal to the last request, within the time the model's
+//     terminal retries for, is the terminal's retry after a lost ACK or
+//     reply: it is acknowledged and answered again with the same reply, and
+//     not handled a second time, even across a reopening of the port.
 //   - A reply is resent on NAK or after the model's ACK timeout, at most
 //     the model's retries times. A new request ends the wait.
 //   - A frame that carries payment-card track data is refused and counted;
@@ -82,6 +83,8 @@ type Line struct {
 
 	mu sync.Mutex
 	st Status
+
+	last last // used by one session at a time
 }
 
 // Backoff between attempts to open a port.
@@ -163,8 +166,9 @@ func (l *Line) Run(ctx context.Context) {
 
 // input is what the reader goroutine found on the port.
 type input struct {
-	ev  frame.Event // Payload is a copy
-	err error
+	ev   frame.Event // Payload is a copy
+	card bool        // a frame carrying card data, already refused
+	err  error
 }
 
 // serve runs one session on an open port, until ctx is done or the port
@@ -172,14 +176,23 @@ type input struct {
 func (l *Line) serve(ctx context.Context, p Port) error {
 	in := make(chan input, 64)
 	stop := make(chan struct{})
-	go l.read(p, in, stop)
+	var wmu sync.Mutex // one write at a time: an ACK never lands inside a reply
+	write := func(b []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if _, err := p.Write(b); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return nil
+	}
+	go l.read(p, write, in, stop)
 	defer func() {
 		close(stop)
 		for range in { // the reader ends within one read timeout
 		}
 		p.Close()
 	}()
-	s := &session{l: l, p: p, m: l.cfg.Model, ctx: ctx}
+	s := &session{l: l, m: l.cfg.Model, ctx: ctx, write: write}
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
 	defer s.timer.Stop()
@@ -194,7 +207,7 @@ func (l *Line) serve(ctx context.Context, p Port) error {
 			if x.err != nil {
 				return x.err
 			}
-			if err := s.handle(x.ev); err != nil {
+			if err := s.handle(x); err != nil {
 				return err
 			}
 		case <-s.timer.C:
@@ -206,10 +219,13 @@ func (l *Line) serve(ctx context.Context, p Port) error {
 }
 
 // read feeds what arrives on p to a frame decoder and sends the events on
-// in, until stop is closed or p fails; it closes in.
-func (l *Line) read(p Port, in chan<- input, stop <-chan struct{}) {
+// in, until stop is closed or p fails; it closes in. It acknowledges each
+// frame as it arrives (ACK, or NAK for a bad one), so a terminal hears back
+// within its ACK timeout even while the previous request is being handled.
+func (l *Line) read(p Port, write func([]byte) error, in chan<- input, stop <-chan struct{}) {
 	defer close(in)
-	dec, err := frame.NewDecoder(l.cfg.Model.Frame)
+	m := l.cfg.Model
+	dec, err := frame.NewDecoder(m.Frame)
 	if err != nil { // firmware.Parse validated it
 		in <- input{err: err}
 		return
@@ -222,6 +238,12 @@ func (l *Line) read(p Port, in chan<- input, stop <-chan struct{}) {
 			return false
 		}
 	}
+	answer := func(b byte) error {
+		if !m.Acks {
+			return nil
+		}
+		return write([]byte{b})
+	}
 	buf := make([]byte, 1024)
 	for {
 		select {
@@ -232,8 +254,24 @@ func (l *Line) read(p Port, in chan<- input, stop <-chan struct{}) {
 		n, err := p.Read(buf)
 		alive := true
 		dec.Feed(buf[:n], func(e frame.Event) {
-			e.Payload = append([]byte(nil), e.Payload...)
-			alive = alive && send(input{ev: e})
+			if !alive {
+				return
+			}
+			x := input{ev: e}
+			switch e.Kind {
+			case frame.EventFrame:
+				if x.card = protocol.ContainsCardData(e.Payload); x.card {
+					x.ev.Payload = nil // not kept, not even in memory
+					x.err = answer(m.Frame.NAK)
+				} else {
+					x.ev.Payload = append([]byte(nil), e.Payload...)
+					x.err = answer(m.Frame.ACK)
+				}
+			case frame.EventBadLRC, frame.EventOversize:
+				x.ev.Payload = nil
+				x.err = answer(m.Frame.NAK)
+			}
+			alive = send(x) && x.err == nil
 		})
 		if err != nil {
 			send(input{err: err})
@@ -247,18 +285,23 @@ func (l *Line) read(p Port, in chan<- input, stop <-chan struct{}) {
 
 // session is the exchange state of one open port.
 type session struct {
-	l   *Line
-	p   Port
-	m   *firmware.Model
-	ctx context.Context
-
-	last      [sha256.Size]byte // hash of the last request handled
-	lastReply []byte            // its framed reply
-	hasLast   bool
+	l     *Line
+	m     *firmware.Model
+	ctx   context.Context
+	write func([]byte) error
 
 	pending []byte // a reply waiting for the terminal's ACK
 	tries   int    // times pending was resent
 	timer   *time.Timer
+}
+
+// last is the line's last request and its framed reply, kept across
+// reopenings of the port: a terminal's retry after a lost ACK or reply is
+// answered with it rather than handled again.
+type last struct {
+	sum   [sha256.Size]byte
+	reply []byte
+	at    time.Time
 }
 
 func (s *session) count(kind string) {
@@ -267,10 +310,14 @@ func (s *session) count(kind string) {
 	}
 }
 
-func (s *session) handle(ev frame.Event) error {
-	switch ev.Kind {
+func (s *session) handle(x input) error {
+	switch x.ev.Kind {
 	case frame.EventFrame:
-		return s.request(ev.Payload)
+		if x.card {
+			s.count("card_data")
+			return s.refuse(protocol.CodeCardData, "payment card data is not accepted here")
+		}
+		return s.request(x.ev.Payload)
 	case frame.EventBadLRC:
 		s.count("bad_lrc")
 		return s.refuse(protocol.CodeBadMessage, "frame check (LRC) failed; send it again")
@@ -279,7 +326,7 @@ func (s *session) handle(ev frame.Event) error {
 		return s.refuse(protocol.CodeTooLarge, "frame longer than this model allows")
 	case frame.EventGarbage:
 		if m := s.l.opts.Metrics; m != nil {
-			m.garbage.WithLabelValues(s.l.cfg.Terminal).Add(float64(ev.N))
+			m.garbage.WithLabelValues(s.l.cfg.Terminal).Add(float64(x.ev.N))
 		}
 	case frame.EventACK:
 		s.settle()
@@ -291,72 +338,72 @@ func (s *session) handle(ev frame.Event) error {
 	return nil
 }
 
-// refuse answers a frame that cannot be handled: NAK where the model has
-// acknowledgements, an error reply where it has none.
+// refuse answers a frame that cannot be handled. Where the model has
+// acknowledgements the reader has sent the NAK; where it has none, the
+// terminal gets an error reply instead. Either way the line's last request
+// stays what it was.
 func (s *session) refuse(code, message string) error {
 	if s.m.Acks {
-		return s.write([]byte{s.m.Frame.NAK})
+		return nil
 	}
-	return s.reply(protocol.NewError("", code, message))
+	b, err := s.frame(protocol.NewError("", code, message))
+	if err != nil || b == nil {
+		return err
+	}
+	return s.send(b)
+}
+
+// dupWindow is how long after a request the same bytes are taken for the
+// terminal's retry: every retry the model makes, and its wait for a reply.
+func dupWindow(m *firmware.Model) time.Duration {
+	return time.Duration(m.Retries+1)*ackWait(m, m.Frame.MaxPayload) + m.ResponseTimeout
 }
 
 func (s *session) request(payload []byte) error {
-	if protocol.ContainsCardData(payload) {
-		s.count("card_data")
-		return s.refuse(protocol.CodeCardData, "payment card data is not accepted here")
-	}
 	s.settle() // a new request ends the wait for the last reply's ACK
 	sum := sha256.Sum256(payload)
-	if s.hasLast && sum == s.last {
+	l := s.l
+	if l.last.reply != nil && sum == l.last.sum && time.Since(l.last.at) < dupWindow(s.m) {
 		s.count("duplicate")
-		if err := s.ack(); err != nil {
-			return err
-		}
-		return s.send(s.lastReply)
+		return s.send(l.last.reply)
 	}
+	l.last = last{}
 	s.count("request")
-	if err := s.ack(); err != nil {
-		return err
-	}
 	var reply *protocol.Message
 	if v1, err := s.m.DecodeRequest(payload); err != nil {
 		s.count("undecodable")
 		reply = protocol.NewError("", protocol.CodeBadMessage, err.Error())
 	} else {
-		reply = s.l.opts.Handler.Handle(s.ctx, s.l.cfg.Terminal, v1)
+		reply = l.opts.Handler.Handle(s.ctx, l.cfg.Terminal, v1)
 	}
-	s.last, s.hasLast = sum, true
-	return s.reply(reply)
+	b, err := s.frame(reply)
+	if err != nil || b == nil {
+		return err
+	}
+	l.last = last{sum: sum, reply: b, at: time.Now()}
+	return s.send(b)
 }
 
-func (s *session) ack() error {
-	if !s.m.Acks {
-		return nil
-	}
-	return s.write([]byte{s.m.Frame.ACK})
-}
-
-// reply frames m in the model's dialect and sends it.
-func (s *session) reply(m *protocol.Message) error {
+// frame encodes a reply in the model's dialect, trimmed to fit, and frames
+// it; nil when it cannot be sent at all (logged).
+func (s *session) frame(m *protocol.Message) ([]byte, error) {
 	payload, trimmed, err := fit(s.m, m)
 	if err != nil {
 		s.l.log.Error("reply cannot be sent in this model's dialect", "type", m.Type, "err", err)
+		trimmed = false
 		if payload, _, err = fit(s.m, protocol.NewError(m.Re, protocol.CodeInternal, "reply cannot be encoded for this terminal model")); err != nil {
-			return nil
-		}
-	}
-	if trimmed {
-		if mt := s.l.opts.Metrics; mt != nil {
-			mt.trimmed.WithLabelValues(s.l.cfg.Terminal).Inc()
+			return nil, nil
 		}
 	}
 	b, err := frame.Encode(s.m.Frame, payload)
 	if err != nil {
 		s.l.log.Error("reply cannot be framed", "type", m.Type, "err", err)
-		return nil
+		return nil, nil
 	}
-	s.lastReply = b
-	return s.send(b)
+	if mt := s.l.opts.Metrics; trimmed && mt != nil {
+		mt.trimmed.WithLabelValues(s.l.cfg.Terminal).Inc()
+	}
+	return b, nil
 }
 
 // send writes a framed reply and, with acknowledgements, waits for its ACK.
@@ -410,13 +457,6 @@ func (s *session) settle() {
 	s.timer.Stop()
 }
 
-func (s *session) write(b []byte) error {
-	if _, err := s.p.Write(b); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
-}
-
 // fit encodes m in the model's dialect within its frame's payload limit,
 // dropping what a cashier needs least until it fits: explanations, then
 // texts, then nudges, then the last offers. It reports whether anything
@@ -460,10 +500,20 @@ func fit(model *firmware.Model, m *protocol.Message) ([]byte, bool, error) {
 			return b, true, nil
 		}
 	}
-	for len(c.Offers) > 0 {
-		if c.Offers = c.Offers[:len(c.Offers)-1]; fits(&c) {
-			return b, true, nil
+	// The most offers, from the first, that fit: a binary search.
+	all := c.Offers
+	lo, hi := 0, len(all)-1 // all of them do not fit
+	var best []byte
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		if c.Offers = all[:mid]; fits(&c) {
+			best, lo = b, mid+1
+		} else {
+			hi = mid - 1
 		}
+	}
+	if best != nil {
+		return best, true, nil
 	}
 	if err == nil {
 		err = fmt.Errorf("reply of %d bytes does not fit in %d", len(b), limit)

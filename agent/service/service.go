@@ -11,10 +11,12 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,7 +161,7 @@ func CustomerKey(tenantKey []byte, loyaltyID string) string {
 // Handle answers one message from a terminal. It always returns a reply.
 func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *protocol.Message {
 	m, err := protocol.Decode(payload)
-	if protocol.ContainsCardData(payload) {
+	if protocol.ContainsCardData(payload) || (m != nil && escapedCardData(payload, m)) {
 		// Refused whatever else it holds; the id is read only to answer it.
 		re := ""
 		var pe *protocol.Error
@@ -471,4 +473,15 @@ func (s *Service) profile(ctx context.Context, key string) (*offer.Profile, erro
 		return local, nil
 	}
 	return r.merged.WithLocal(s.opts.Store, local), nil
+}
+
+// escapedCardData reports whether card data hides in a message's strings
+// behind JSON escapes (\u0025B4111...), which the check of the raw bytes
+// cannot see. Only messages with escapes pay for the second look.
+func escapedCardData(payload []byte, m *protocol.Message) bool {
+	if !bytes.Contains(payload, []byte(`\u`)) {
+		return false
+	}
+	b, err := json.Marshal(m) // strings as they decoded, unescaped
+	return err == nil && protocol.ContainsCardData(b)
 }

@@ -66,7 +66,7 @@ type Uplink struct {
 	js   jetstream.JetStream
 
 	kick     chan struct{}
-	beat     chan struct{} // a heartbeat now: just connected
+	beat     chan struct{}          // a heartbeat now: just connected
 	rejected atomic.Pointer[string] // why the last catalog from HQ was refused
 	profiles atomic.Pointer[jetstream.KeyValue]
 

@@ -56,9 +56,28 @@ type runningAgent struct {
 	broker  string
 	http    string
 	store   string
-	logs    *bytes.Buffer
+	logs    *syncBuffer
 	started time.Time
 	ready   time.Duration // from start to /readyz answering 200
+}
+
+// syncBuffer is the logs of a process: written by the process's output
+// copier, read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // startAgent runs an agent for a store over dir with the test catalog;
@@ -82,7 +101,7 @@ func startAgentExtra(t testing.TB, dir, store, catalog, broker, extra string) *r
 	if store == "" {
 		store = fmt.Sprintf("s%d", time.Now().UnixNano()%1_000_000_000)
 	}
-	a := &runningAgent{dir: dir, http: freePort(t), logs: &bytes.Buffer{}, store: store}
+	a := &runningAgent{dir: dir, http: freePort(t), logs: &syncBuffer{}, store: store}
 	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte(catalog), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/posoffer/posoffer/agent/firmware"
 	"github.com/posoffer/posoffer/agent/serial"
@@ -469,5 +470,46 @@ func TestSerialWithoutAcks(t *testing.T) {
 	}
 	if got := serialMetric(t, a, "posoffer_serial_frames_total", "card_data"); got != "1" {
 		t.Errorf("card_data frames = %q, want 1", got)
+	}
+}
+
+// TestSerialLineHangsUp: a hung-up line (what an unplugged USB adapter
+// gives) reads as nothing, at once and forever; the agent must see it as
+// gone and open the port again.
+func TestSerialLineHangsUp(t *testing.T) {
+	a, c, m := startSerialAgent(t, defaultModel)
+	if err := unix.IoctlSetInt(int(c.slave.Fd()), unix.TIOCVHANGUP, 0); err != nil {
+		t.Skipf("cannot hang up a pty here: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for serialMetric(t, a, "posoffer_serial_port_opens_total", "") != "2" {
+		if time.Now().After(deadline) {
+			t.Fatalf("port not opened again within 10s of the hang-up: %+v", agentStatus(t, a).Serial)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitPort(t, a, "t01", true)
+	c.write(t, framed(t, m, basketMsg("m1", "tx1")))
+	c.expect(t, frame.EventACK)
+	if r := c.reply(t, m); r.Re != "m1" {
+		t.Fatalf("after the hang-up: %+v", r)
+	}
+}
+
+// TestSerialRefusalKeepsTheLastReply: on a model without ACK/NAK, a
+// refused line between a request and its repetition does not change what
+// the repetition is answered with.
+func TestSerialRefusalKeepsTheLastReply(t *testing.T) {
+	_, c, m := startSerialAgent(t, "kite-sc20")
+	basket := framed(t, m, basketMsg("m1", "tx1"))
+	c.write(t, basket)
+	first := c.reply(t, m)
+	c.write(t, append([]byte(";4111111111111111=25121010000000000000?"), '\n'))
+	if r := c.reply(t, m); r.Code != protocol.CodeCardData {
+		t.Fatalf("track data: %+v", r)
+	}
+	c.write(t, basket)
+	if again := c.reply(t, m); again.Type != first.Type || again.Re != "m1" {
+		t.Fatalf("the repeated basket got %+v, want the reply to m1 again", again)
 	}
 }

@@ -22,6 +22,9 @@ func serialConfigs(cfg *config.Config, cfgPath string) ([]serial.Config, error) 
 	var out []serial.Config
 	for i, s := range cfg.Serial {
 		m, err := firmware.Load(dir, s.Model)
+		if err == nil && m.Parity != "none" && m.Parity != "odd" && m.Parity != "even" {
+			err = fmt.Errorf("model %s: parity %s is not supported by this agent's serial driver (none, odd, even)", m.Name, m.Parity)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: serial[%d] (terminal %s): %w", cfgPath, i, s.Terminal, err)
 		}

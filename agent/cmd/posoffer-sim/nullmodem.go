@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // nullModemCmd is a virtual null-modem cable: two pseudo-terminals whose
@@ -34,8 +35,13 @@ func nullModemCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 		// Keep the slave open, so the cable survives its users closing
-		// and reopening their ends.
+		// and reopening their ends; raw, so nothing is echoed or
+		// translated before a user sets its line.
 		defer slave.Close()
+		if err := makeRaw(slave); err != nil {
+			fmt.Fprintf(stderr, "posoffer-sim: pseudo-terminal: %v\n", err)
+			return 1
+		}
 		defer master.Close()
 		if err := os.Symlink(slave.Name(), path); err != nil {
 			fmt.Fprintf(stderr, "posoffer-sim: %v\n", err)
@@ -49,4 +55,20 @@ func nullModemCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "null-modem cable: %s <-> %s (until interrupted)\n", *a, *b)
 	<-ctx.Done()
 	return 0
+}
+
+// makeRaw puts a terminal in raw mode: 8-bit bytes, no echo, no line
+// editing, no translation.
+func makeRaw(f *os.File) error {
+	fd := int(f.Fd())
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
 }
