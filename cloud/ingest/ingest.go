@@ -35,7 +35,7 @@ type Options struct {
 	DB       *store.DB
 	JS       jetstream.JetStream
 	Consumer jetstream.Consumer
-	Batch    int // messages per transaction; 0: 500
+	Batch    int // messages per transaction; 0: 1000
 	// HistoryDays of merged history published per customer; 0: 180.
 	HistoryDays int
 	Logger      *slog.Logger
@@ -44,10 +44,11 @@ type Options struct {
 	Stored func(added, total int)
 }
 
-// Run ingests until ctx is done.
+// Run ingests until ctx is done. Fetching and decoding the next batch
+// overlaps with writing the current one.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = 1000
 	}
 	if opts.HistoryDays <= 0 {
 		opts.HistoryDays = 180
@@ -59,55 +60,87 @@ func Run(ctx context.Context, opts Options) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.run(ctx) })
 	defer wg.Wait()
-	for ctx.Err() == nil {
-		if err := ingestOnce(ctx, opts, pub); err != nil && ctx.Err() == nil {
-			opts.Logger.Warn("ingest: retrying", "err", err)
-			sleep(ctx, time.Second)
-		}
+	batches := make(chan fetched, 1)
+	wg.Go(func() { fetch(ctx, opts, batches) })
+	for range writers {
+		wg.Go(func() {
+			for b := range batches {
+				if err := write(ctx, opts, pub, b); err != nil && ctx.Err() == nil {
+					opts.Logger.Warn("ingest: batch not stored; it will be delivered again", "err", err)
+					sleep(ctx, time.Second)
+				}
+			}
+		})
 	}
 	return nil
 }
 
-// ingestOnce fetches one batch, stores it, and acknowledges it.
-func ingestOnce(ctx context.Context, opts Options, pub *publisher) error {
-	batch, err := opts.Consumer.Fetch(opts.Batch, jetstream.FetchMaxWait(500*time.Millisecond))
-	if err != nil {
-		return err
-	}
-	var msgs []jetstream.Msg
-	var events []*protocol.Event
-	for m := range batch.Messages() {
-		e, err := decode(m)
+// writers is how many batches are written at once. Batches commute (ids
+// make each event count once, profile counters add up, heartbeats keep the
+// newest), so two transactions can overlap the database's round trips and
+// commits.
+const writers = 2
+
+// fetched is a batch of messages and their events, in the same order.
+type fetched struct {
+	msgs   []jetstream.Msg
+	events []*protocol.Event
+}
+
+// fetch sends batches from the consumer on out until ctx is done; it
+// closes out. Messages that are not events of their subject's store are
+// terminated here.
+func fetch(ctx context.Context, opts Options, out chan<- fetched) {
+	defer close(out)
+	for ctx.Err() == nil {
+		batch, err := opts.Consumer.Fetch(opts.Batch, jetstream.FetchMaxWait(500*time.Millisecond))
 		if err != nil {
-			opts.Logger.Error("ingest: event refused for good", "subject", m.Subject(), "err", err)
-			m.Term()
+			if ctx.Err() == nil {
+				opts.Logger.Warn("ingest: fetch", "err", err)
+				sleep(ctx, time.Second)
+			}
 			continue
 		}
-		msgs, events = append(msgs, m), append(events, e)
+		var b fetched
+		for m := range batch.Messages() {
+			e, err := decode(m)
+			if err != nil {
+				opts.Logger.Error("ingest: event refused for good", "subject", m.Subject(), "err", err)
+				m.Term()
+				continue
+			}
+			b.msgs, b.events = append(b.msgs, m), append(b.events, e)
+		}
+		if len(b.events) == 0 {
+			continue
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return // not acknowledged: delivered again
+		}
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		opts.Logger.Debug("ingest: fetch ended early", "err", err)
-	}
-	if len(events) == 0 {
-		return nil
-	}
-	res, err := opts.DB.WriteEvents(ctx, events)
+}
+
+// write stores one batch and acknowledges it.
+func write(ctx context.Context, opts Options, pub *publisher, b fetched) error {
+	res, err := opts.DB.WriteEvents(ctx, b.events)
 	if errors.Is(err, store.ErrInvalidEvent) {
 		// One bad event must not hold the others back: store them one
 		// by one and terminate the ones refused.
-		return oneByOne(ctx, opts, pub, msgs, events)
+		return oneByOne(ctx, opts, pub, b.msgs, b.events)
 	}
 	if err != nil {
-		for _, m := range msgs {
+		for _, m := range b.msgs {
 			m.Nak()
 		}
 		return err
 	}
-	for _, m := range msgs {
+	for _, m := range b.msgs {
 		m.Ack()
 	}
 	if opts.Stored != nil {
-		opts.Stored(res.Added, len(events))
+		opts.Stored(res.Added, len(b.events))
 	}
 	pub.add(res.Customers)
 	return nil
@@ -180,6 +213,10 @@ func (p *publisher) add(keys []string) {
 	}
 }
 
+// publishEvery is the least time between two rounds of republishing: a
+// customer changed by many batches meanwhile is republished once.
+const publishEvery = time.Second
+
 func (p *publisher) run(ctx context.Context) {
 	var kv jetstream.KeyValue
 	for {
@@ -188,6 +225,7 @@ func (p *publisher) run(ctx context.Context) {
 			return
 		case <-p.wake:
 		}
+		sleep(ctx, publishEvery)
 		if kv == nil {
 			var err error
 			if kv, err = p.opts.JS.KeyValue(ctx, protocol.ProfilesBucket); err != nil {
