@@ -1,27 +1,51 @@
 #!/usr/bin/env bash
-# The demo: an agent with its embedded MQTT broker serving the sample
-# catalog, simulated terminals shopping at it over MQTT, and a serial till
-# (a Shift_JIS key=value model) on a virtual null-modem cable. Run from the
+# The demo, on one machine: HQ (posoffer-cloud with its embedded NATS
+# server and SQLite), a store's agent with its embedded MQTT broker that
+# takes its catalog from HQ, simulated terminals shopping at it over MQTT,
+# a serial till (a Shift_JIS key=value model) on a virtual null-modem
+# cable, and, at the end, the redemptions as HQ received them. Run from the
 # repository root after `make build` (make demo does both).
 set -euo pipefail
 
+hq_http=127.0.0.1:18080
+hq_nats=127.0.0.1:14222
 http=127.0.0.1:18787
 broker=127.0.0.1:18830
 duration=${DEMO_DURATION:-15s}
 dir=$(mktemp -d)
-agent=
-cable=
+pids=()
 cleanup() {
-	[ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	[ -n "$cable" ] && kill "$cable" 2>/dev/null && wait "$cable" 2>/dev/null
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
 	rm -rf "$dir"
 }
 trap cleanup EXIT
 
+# waitfor HOST:PORT PID LOG: wait until the port answers, or show the log.
+waitfor() {
+	for _ in $(seq 150); do
+		if (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; then return; fi
+		kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
+		sleep 0.1
+	done
+	echo "nothing answers on $1"; cat "$3"; exit 1
+}
+
+cat > "$dir/cloud.yaml" <<YAML
+version: 1
+data_dir: $dir/cloud
+http: {listen: "$hq_http"}
+nats: {listen: "$hq_nats"}
+YAML
+bin/posoffer-cloud run --config "$dir/cloud.yaml" 2> "$dir/cloud.log" &
+pids+=($!)
+waitfor "$hq_http" "${pids[-1]}" "$dir/cloud.log"
+bin/posoffer-cloud catalog push --config "$dir/cloud.yaml" --file deploy/sample/catalog.yaml
+echo "HQ ready: NATS on $hq_nats, HTTP on http://$hq_http"
+
 head -c 32 /dev/urandom > "$dir/tenant.key"
 # A serial cable without hardware: the agent gets one end, the till the other.
 bin/posoffer-sim null-modem --a "$dir/tty-agent" --b "$dir/tty-till" > /dev/null &
-cable=$!
+pids+=($!)
 for _ in $(seq 50); do [ -e "$dir/tty-till" ] && break; sleep 0.1; done
 cat > "$dir/agent.yaml" <<YAML
 version: 1
@@ -29,23 +53,22 @@ store: s001
 timezone: Asia/Tokyo
 data_dir: $dir/data
 tenant_key_file: $dir/tenant.key
-catalog_file: deploy/sample/catalog.yaml
 http: {listen: "$http"}
 mqtt: {listen: "$broker"}
 firmware_dir: $PWD/firmware-configs
 serial:
   - {terminal: t20, port: $dir/tty-agent, model: hikari-kv300}
 discovery: {advertise: false}
+cloud: {nats_url: "nats://$hq_nats"}
 YAML
-
 bin/posoffer-agent run --config "$dir/agent.yaml" 2> "$dir/agent.log" &
-agent=$!
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/${http%:*}/${http#*:}") 2>/dev/null; then break; fi
-	kill -0 "$agent" 2>/dev/null || { cat "$dir/agent.log"; exit 1; }
+pids+=($!)
+waitfor "$http" "${pids[-1]}" "$dir/agent.log"
+for _ in $(seq 100); do # ready once the catalog from HQ is in
+	(exec 3<>"/dev/tcp/${http%:*}/${http#*:}" && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q '200 OK' <&3) 2>/dev/null && break
 	sleep 0.1
 done
-echo "agent ready: MQTT on $broker, metrics on http://$http/metrics"
+echo "agent ready: MQTT on $broker, status on http://$http/status"
 echo "4 terminals shopping for $duration; each line is a checkout and the offers it got:"
 bin/posoffer-sim load --broker "tcp://$broker" --store s001 --terminals 4 --rate 20 --duration "$duration" --show
 echo
@@ -54,3 +77,7 @@ bin/posoffer-sim basket --broker "tcp://$broker" --store s001 --terminal t09 --f
 echo
 echo "The same basket from a serial till (model hikari-kv300: Shift_JIS key=value frames):"
 bin/posoffer-sim serial --port "$dir/tty-till" --model hikari-kv300 --file deploy/sample/basket.json
+sleep 2 # the last checkouts on their way to HQ
+echo
+echo "At HQ, the newest redemptions from the store, and the totals per offer:"
+bin/posoffer-cloud redemptions --config "$dir/cloud.yaml" --limit 5

@@ -45,6 +45,7 @@ const usage = `usage: posoffer-cloud <command> [flags]
 commands:
   run            --config FILE: run HQ
   catalog push   --config FILE --file CATALOG: publish a catalog file to every store
+  redemptions    --config FILE [--store ID] [--limit N]: the newest redemptions, and totals per offer
   config sample  print a documented configuration with every key
   config check   --config FILE: check a configuration and say what is wrong
   version        print the version
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCmd(ctx, args[1:], stderr)
 	case "catalog":
 		return catalogCmd(ctx, args[1:], stdout, stderr)
+	case "redemptions":
+		return redemptionsCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
 	case "version":
