@@ -1,6 +1,9 @@
 // Package store is HQ's SQL layer. It keeps the events that stores send and
 // what HQ derives from them: checkouts, redemptions, impression counts,
 // per-store profile counters and purchase history, and each store's status.
+// It also keeps what HQ's API owns: the offers and segments HQ publishes
+// (the source of truth for the catalog bucket), the audit log of their
+// changes, and the SHA-256 hashes of the API's bearer tokens.
 // The same API runs on SQLite (the default: one file, no server) and on
 // PostgreSQL, with the same schema from the same versioned migrations.
 //
@@ -20,6 +23,10 @@
 //     whatever order the deltas arrive in.
 //   - A heartbeat changes a store's status only when it is newer than the
 //     status stored.
+//   - EditCatalog reads the catalog, decides and writes one change with its
+//     audit entry in one transaction under a lock that HQ replicas share, so
+//     a change is judged against the catalog it lands on, and an object never
+//     changes without its audit entry.
 //   - Times are stored as unix microseconds (UTC) and days as YYYY-MM-DD
 //     text, so both dialects compare and sort them alike.
 //   - A WriteEvents that returned nil survives a crash or a power cut: SQLite

@@ -107,6 +107,53 @@ CREATE TABLE stores (
 	dropped_impressions BIGINT NOT NULL DEFAULT 0,
 	alarms              TEXT NOT NULL DEFAULT '[]' -- a JSON array of strings
 );
+`}, {2, "the HQ API: tokens, offers, segments and their audit log", `
+-- Bearer tokens of the HQ API. The token itself is never stored, only its
+-- SHA-256.
+CREATE TABLE api_tokens (
+	id         TEXT PRIMARY KEY,         -- public: names the token in the audit log
+	hash       TEXT NOT NULL UNIQUE,     -- hex SHA-256 of the token
+	role       TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	created_us BIGINT NOT NULL,
+	revoked_us BIGINT NOT NULL DEFAULT 0 -- 0: not revoked
+);
+
+-- The offers HQ publishes, each a JSON document of the offer language.
+CREATE TABLE offers (
+	id         TEXT PRIMARY KEY,
+	doc        TEXT NOT NULL,
+	status     TEXT NOT NULL,            -- the document's status
+	created_us BIGINT NOT NULL,
+	updated_us BIGINT NOT NULL,
+	updated_by TEXT NOT NULL             -- the name of the token that changed it last
+);
+CREATE INDEX offers_status ON offers (status, id);
+
+-- The segments HQ publishes, each a JSON document of the offer language.
+CREATE TABLE segments (
+	id         TEXT PRIMARY KEY,
+	doc        TEXT NOT NULL,
+	created_us BIGINT NOT NULL,
+	updated_us BIGINT NOT NULL,
+	updated_by TEXT NOT NULL
+);
+
+-- Every change to offers and segments: who, when, and the document before
+-- and after.
+CREATE TABLE audit (
+	id          TEXT PRIMARY KEY,        -- a UUIDv7
+	at_us       BIGINT NOT NULL,
+	actor       TEXT NOT NULL,           -- the token's name
+	actor_token TEXT NOT NULL,           -- the token's id
+	action      TEXT NOT NULL,
+	kind        TEXT NOT NULL,           -- offer or segment
+	object_id   TEXT NOT NULL,
+	before_doc  TEXT NOT NULL,           -- '' when the change created the object
+	after_doc   TEXT NOT NULL            -- '' when it deleted it
+);
+CREATE INDEX audit_at ON audit (at_us, id);
+CREATE INDEX audit_object ON audit (kind, object_id, at_us, id);
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
