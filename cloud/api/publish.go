@@ -327,3 +327,11 @@ func (s *server) publishAll(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
+
+// Publish makes the catalog bucket hold exactly the offers and segments of
+// HQ's database, as POST /api/v1/publish does, for tools that change the
+// database without the API.
+func Publish(ctx context.Context, db *store.DB, kv jetstream.KeyValue) error {
+	_, err := newPublisher(ctx, db, kv, slog.New(slog.DiscardHandler)).all(ctx)
+	return err
+}

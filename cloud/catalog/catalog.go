@@ -1,85 +1,115 @@
-// Package catalog publishes HQ's offers and segments to the stores: each
-// offer and segment is one key of the catalog bucket, offer.{id} or
-// segment.{id}, holding its JSON document. Agents watch the bucket and
-// serve the whole of it as one catalog.
+// Package catalog loads a catalog file (the offer language's catalog
+// document) into HQ's database, for operators who keep their offers in
+// files: the file's offers and segments are created or updated, each
+// change audited, and the rest of HQ's catalog is left as it is.
 package catalog
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
+	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
 
-// Push makes the catalog bucket hold exactly the offers and segments of a
-// catalog document (JSON or YAML): it checks the document with the same
-// code the agents run, puts every offer and segment, and deletes the keys
-// the document no longer has. It returns the bucket's revision after the
-// last change: the catalog revision agents will report.
-func Push(ctx context.Context, kv jetstream.KeyValue, doc []byte) (uint64, error) {
-	if _, err := offer.Parse(doc); err != nil {
-		return 0, err
-	}
-	var parts struct {
+// Import adds or updates the offers and segments of doc (JSON or YAML) in
+// HQ's catalog, as who. The catalog they make with what HQ already holds
+// must pass the agents' checks, or nothing is written. It returns how many
+// objects changed.
+func Import(ctx context.Context, db *store.DB, doc []byte, who store.Actor) (int, error) {
+	var file struct {
 		Offers   []map[string]any `yaml:"offers"`
 		Segments []map[string]any `yaml:"segments"`
 	}
-	if err := yaml.Unmarshal(doc, &parts); err != nil {
+	if err := yaml.Unmarshal(doc, &file); err != nil {
 		return 0, fmt.Errorf("catalog: %w", err)
 	}
-	want := map[string][]byte{}
+	if _, err := offer.Parse(doc); err != nil {
+		return 0, err
+	}
+	var edits []store.Edit
 	for _, group := range []struct {
+		kind string
 		docs []map[string]any
-		key  func(string) (string, error)
-	}{{parts.Offers, protocol.OfferKey}, {parts.Segments, protocol.SegmentKey}} {
+	}{{store.KindSegment, file.Segments}, {store.KindOffer, file.Offers}} {
 		for _, d := range group.docs {
-			id, _ := d["id"].(string)
-			key, err := group.key(id)
-			if err != nil {
-				return 0, err
-			}
 			b, err := json.Marshal(d)
 			if err != nil {
-				return 0, fmt.Errorf("%s: %w", key, err)
+				return 0, fmt.Errorf("catalog: %w", err)
 			}
-			want[key] = b
+			id, _ := d["id"].(string)
+			status, _ := d["status"].(string)
+			if group.kind == store.KindSegment {
+				status = ""
+			}
+			edits = append(edits, store.Edit{Kind: group.kind, ID: id, Doc: b, Status: status})
 		}
 	}
-	var rev uint64
-	for key, b := range want {
-		if e, err := kv.Get(ctx, key); err == nil && string(e.Value()) == string(b) {
-			continue // unchanged
-		}
-		r, err := kv.Put(ctx, key, b)
+	// The whole catalog as it will be, checked before anything is written.
+	cat, err := db.Catalog(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := check(cat, edits); err != nil {
+		return 0, err
+	}
+	changed := 0
+	for _, e := range edits {
+		entry, err := db.EditCatalog(ctx, who, time.Now().UTC(), func(c *store.Catalog) (*store.Edit, error) {
+			e := e
+			e.Action = "create"
+			if old := c.Find(e.Kind, e.ID); old != nil {
+				if string(old.Doc) == string(e.Doc) {
+					return nil, nil // unchanged
+				}
+				e.Action = "update"
+			}
+			return &e, nil
+		})
 		if err != nil {
-			return 0, fmt.Errorf("put %s: %w", key, err)
+			return changed, fmt.Errorf("%s %s: %w", e.Kind, e.ID, err)
 		}
-		rev = max(rev, r)
+		if entry != nil {
+			changed++
+		}
 	}
-	keys, err := kv.ListKeys(ctx)
+	return changed, nil
+}
+
+// check parses the catalog that HQ's objects and the edits make together.
+func check(cat *store.Catalog, edits []store.Edit) error {
+	docs := map[string]json.RawMessage{}
+	for _, list := range [][]store.Object{cat.Offers, cat.Segments} {
+		for _, o := range list {
+			docs[o.Kind+"/"+o.ID] = o.Doc
+		}
+	}
+	for _, e := range edits {
+		docs[e.Kind+"/"+e.ID] = e.Doc
+	}
+	all := struct {
+		Version  int               `json:"version"`
+		Offers   []json.RawMessage `json:"offers"`
+		Segments []json.RawMessage `json:"segments"`
+	}{Version: 1}
+	for k, d := range docs {
+		if strings.HasPrefix(k, store.KindOffer+"/") {
+			all.Offers = append(all.Offers, d)
+		} else {
+			all.Segments = append(all.Segments, d)
+		}
+	}
+	b, err := json.Marshal(all)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	for key := range keys.Keys() {
-		if _, ok := want[key]; ok {
-			continue
-		}
-		if err := kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return 0, fmt.Errorf("delete %s: %w", key, err)
-		}
+	if _, err := offer.Parse(b); err != nil {
+		return fmt.Errorf("with the offers and segments HQ already has: %w", err)
 	}
-	st, err := kv.Status(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if js, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-		rev = max(rev, js.StreamInfo().State.LastSeq)
-	}
-	return rev, nil
+	return nil
 }

@@ -10,9 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/posoffer/posoffer/cloud/api"
 	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/cloud/catalog"
 	"github.com/posoffer/posoffer/cloud/config"
+	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
 )
 
@@ -37,9 +39,9 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// catalogCmd publishes a catalog file to the stores through the catalog
-// bucket of the configured NATS (which must be running: the embedded one
-// runs inside posoffer-cloud run).
+// catalogCmd loads a catalog file into HQ's catalog and publishes HQ's
+// catalog to the stores through the catalog bucket of the configured NATS
+// (which must be running: the embedded one runs inside posoffer-cloud run).
 func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "push" {
 		fmt.Fprint(stderr, "usage: posoffer-cloud catalog push --config FILE --file CATALOG\n")
@@ -61,13 +63,26 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
 		return exitUsage
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return exitFail
+	}
+	defer db.Close()
+	changed, err := catalog.Import(ctx, db, doc, store.Actor{Name: "catalog push"})
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %s: %v\n", *file, err)
+		return exitUsage
+	}
 	url := cfg.NATS.URL
 	if url == "" {
 		url = "nats://" + cfg.NATS.Listen
 	}
 	nc, err := bus.Connect(url, cfg.NATS.CredsFile, "posoffer-cloud catalog push")
 	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v (is posoffer-cloud run up?)\n", err)
+		fmt.Fprintf(stderr, "posoffer-cloud: %d objects saved at HQ, not yet published: %v (is posoffer-cloud run up?)\n", changed, err)
 		return exitFail
 	}
 	defer nc.Close()
@@ -76,18 +91,20 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
 		return exitFail
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	kv, err := js.KeyValue(ctx, protocol.CatalogBucket)
+	if err == nil {
+		err = api.Publish(ctx, db, kv)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: catalog bucket: %v (has posoffer-cloud run started once?)\n", err)
+		fmt.Fprintf(stderr, "posoffer-cloud: %d objects saved at HQ, not yet published: %v (has posoffer-cloud run started once?)\n", changed, err)
 		return exitFail
 	}
-	rev, err := catalog.Push(ctx, kv, doc)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %s: %v\n", *file, err)
-		return exitUsage
+	rev := uint64(0)
+	if st, err := kv.Status(ctx); err == nil {
+		if js, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+			rev = js.StreamInfo().State.LastSeq
+		}
 	}
-	fmt.Fprintf(stdout, "catalog revision %d published\n", rev)
+	fmt.Fprintf(stdout, "%d offers and segments changed; catalog revision %d published\n", changed, rev)
 	return exitOK
 }

@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -238,7 +241,9 @@ func TestCatalogFromHQ(t *testing.T) {
 		t.Fatalf("offers %q from the catalog HQ had at start, want hq-five", got)
 	}
 
-	h.push(t, `{"version":1,"offers":[`+offerDoc("hq-ten", 10)+`]}`)
+	// The file's offers are added or updated; one it ends stops applying.
+	ended := strings.Replace(offerDoc("hq-five", 5), `"active"`, `"ended"`, 1)
+	h.push(t, `{"version":1,"offers":[`+ended+`,`+offerDoc("hq-ten", 10)+`]}`)
 	start := time.Now()
 	var rev int64
 	if !waitFor(2*time.Second, func() bool { got, r := offered("b2"); rev = r; return got == "hq-ten" }) {
@@ -467,4 +472,35 @@ func cloudMetric(t *testing.T, h *hq, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestCatalogPushRefusesABadFile: a file the agents would refuse changes
+// nothing at HQ, and the error names the offer and the field.
+func TestCatalogPushRefusesABadFile(t *testing.T) {
+	h := newHQ(t, "")
+	f := filepath.Join(h.dir, "bad.json")
+	os.WriteFile(f, []byte(`{"version":1,"offers":[{"id":"ok","status":"active","reward":{"type":"percent_off","percent":5}},
+ {"id":"bad","status":"active","reward":{"type":"percent_off","percent":250}}]}`), 0o644)
+	out, err := exec.Command(cloudBin, "catalog", "push", "--config", h.config, "--file", f).CombinedOutput()
+	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), `offer "bad"`) {
+		t.Fatalf("exit %d, output %q; want exit 2 naming offer \"bad\"", code, out)
+	}
+	cat, err := h.db(t).Catalog(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.Offers)+len(cat.Segments) != 0 {
+		t.Errorf("HQ holds %d offers after a refused push, want none", len(cat.Offers))
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
