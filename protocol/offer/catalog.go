@@ -264,7 +264,7 @@ func parseOffer(p *problems, i int, v any) *Offer {
 	before := len(p.list)
 	o := &Offer{}
 	o.ID = r.str("id", true)
-	if o.ID != "" && !validID(o.ID) {
+	if r.isString("id") && !validID(o.ID) {
 		r.fail("id", "must be 1 to 64 characters of a-z, 0-9 and -, got %q", o.ID)
 	}
 	o.Name = r.str("name", false)
@@ -386,7 +386,7 @@ func parseSegment(p *problems, i int, v any) *Segment {
 	}
 	before := len(p.list)
 	s := &Segment{ID: r.str("id", true), Name: r.str("name", false)}
-	if s.ID != "" && !validID(s.ID) {
+	if r.isString("id") && !validID(s.ID) {
 		r.fail("id", "must be 1 to 64 characters of a-z, 0-9 and -, got %q", s.ID)
 	}
 	if cv, ok := r.get("when"); ok {

@@ -119,6 +119,13 @@ func (r *reader) str(key string, required bool) string {
 	return s
 }
 
+// isString reports whether key is present and holds a string.
+func (r *reader) isString(key string) bool {
+	v, ok := r.get(key)
+	_, isStr := v.(string)
+	return ok && isStr
+}
+
 func (r *reader) boolean(key string) bool {
 	v, ok := r.get(key)
 	if !ok {

@@ -117,6 +117,7 @@ func TestParseRefuses(t *testing.T) {
 		{"unknown field", `{"id":"a","status":"active","reward":{"type":"points","points":1},"colour":"red"}`, []string{`offer "a"`, "colour: unknown field"}},
 		{"nested unknown field", `{"id":"a","status":"active","reward":{"type":"percent_off","percent":5,"target":{"skus":["X"],"skuz":["Y"]}}}`, []string{"reward.target.skuz: unknown field"}},
 		{"bad id", `{"id":"Coffee","status":"active","reward":{"type":"points","points":1}}`, []string{"offers[0]", "id: must be 1 to 64"}},
+		{"empty id", `{"id":"","status":"active","reward":{"type":"points","points":1}}`, []string{"offers[0]", "id: must be 1 to 64"}},
 		{"negative amount", `{"id":"a","status":"active","reward":{"type":"amount_off","amount":-5}}`, []string{`offer "a"`, "reward.amount: must not be negative"}},
 		{"fractional amount", `{"id":"a","status":"active","reward":{"type":"amount_off","amount":1.5}}`, []string{"reward.amount: must be a whole number, got 1.5"}},
 		{"unknown reward", `{"id":"a","status":"active","reward":{"type":"bogo"}}`, []string{`reward.type: unknown reward type "bogo"`}},
