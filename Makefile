@@ -47,6 +47,7 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $${FUZZTIME:-30s} ./protocol/frame/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeKV$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
+	$(GO) test -run '^$$' -fuzz '^FuzzBodies$$' -fuzztime $${FUZZTIME:-30s} ./cloud/api/
 
 demo: build ## run an agent on the sample catalog with simulated terminals
 	deploy/demo.sh
