@@ -3,7 +3,8 @@
 # server and SQLite), a store's agent with its embedded MQTT broker that
 # takes its catalog from HQ, simulated terminals shopping at it over MQTT,
 # a serial till (a Shift_JIS key=value model) on a virtual null-modem
-# cable, and, at the end, the redemptions as HQ received them. Run from the
+# cable, the redemptions as HQ received them, and then the dashboard on live
+# data until Ctrl-C (DEMO_LIVE=0 stops after the redemptions). Run from the
 # repository root after `make build` (make demo does both).
 set -euo pipefail
 
@@ -81,3 +82,14 @@ sleep 2 # the last checkouts on their way to HQ
 echo
 echo "At HQ, the newest redemptions from the store, and the totals per offer:"
 bin/posoffer-cloud redemptions --config "$dir/cloud.yaml" --limit 5
+
+# The dashboard, on live data: the tills keep shopping until Ctrl-C.
+live=${DEMO_LIVE:-1h}
+[ "$live" = 0 ] && exit 0
+token=$(bin/posoffer-cloud token create --config "$dir/cloud.yaml" --role admin --name demo)
+echo
+echo "Dashboard: http://$hq_http/  (log in with the admin token below)"
+echo "  $token"
+echo "Terminals keep shopping for $live; press Ctrl-C to stop everything."
+command -v xdg-open >/dev/null && xdg-open "http://$hq_http/" >/dev/null 2>&1 || true
+bin/posoffer-sim load --broker "tcp://$broker" --store s001 --terminals 4 --rate 5 --duration "$live" > /dev/null

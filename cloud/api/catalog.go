@@ -336,7 +336,7 @@ func newDocument(kind string, fields map[string]any) (*document, error) {
 	}
 	d := &document{kind: kind, raw: raw}
 	d.id, _ = fields["id"].(string)
-	if !protocol.ValidOfferID(d.id) { // segment ids have the same form; the language lets "" through
+	if !protocol.ValidOfferID(d.id) { // segment ids have the same form; parse refused the others
 		return nil, invalid(kind, fmt.Sprintf("%s: id: required: 1 to 64 characters of a-z, 0-9 and -, got %q", kind, d.id))
 	}
 	if kind == store.KindOffer {

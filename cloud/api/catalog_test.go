@@ -237,9 +237,9 @@ func TestBadChangesWriteNothing(t *testing.T) {
 				400, CodeBadRequest, "id"},
 			{"POST", "/api/v1/segments", `{"id":"s","when":{"spend":{"min":1}}}`, 422, CodeInvalidSegment, `segment "s"`},
 			{"POST", "/api/v1/segments", `{"id":"S!","when":{}}`, 422, CodeInvalidSegment, "id"},
-			{"POST", "/api/v1/segments", `{"id":"","when":{}}`, 422, CodeInvalidSegment, "id: required"},
+			{"POST", "/api/v1/segments", `{"id":"","when":{}}`, 422, CodeInvalidSegment, "id: must be 1 to 64"},
 			{"POST", "/api/v1/offers", `{"id":"","status":"active","reward":{"type":"amount_off","amount":1}}`,
-				422, CodeInvalidOffer, "id: required"},
+				422, CodeInvalidOffer, "id: must be 1 to 64"},
 			{"POST", "/api/v1/segments", staffSegment, 409, CodeConflict, "exists"},
 			{"DELETE", "/api/v1/segments/staff", "", 409, CodeConflict, "coffee-2-pastry"},
 			{"POST", "/api/v1/offers/coffee-2-pastry/resume", "", 200, "", ""}, // active already: nothing to do

@@ -9,7 +9,12 @@
 //
 //	posoffer-cloud catalog push --config FILE --file catalog.yaml
 //
-// publishes a catalog file to every store.
+// publishes a catalog file to every store;
+//
+//	posoffer-cloud token create --config FILE --role admin|analyst
+//
+// makes a token for the HQ API (/api/v1) and the dashboard that run serves
+// on the HTTP listener (/).
 package main
 
 import (
@@ -43,9 +48,12 @@ func main() {
 const usage = `usage: posoffer-cloud <command> [flags]
 
 commands:
-  run            --config FILE: run HQ
+  run            --config FILE: run HQ: ingest, the API on /api/v1 and the dashboard on /
   catalog push   --config FILE --file CATALOG: publish a catalog file to every store
   redemptions    --config FILE [--store ID] [--limit N]: the newest redemptions, and totals per offer
+  token create   --config FILE --role admin|analyst [--name LABEL]: a token for the API and the dashboard
+  token list     --config FILE: the tokens, never their secrets
+  token revoke   --config FILE --id ID: revoke a token
   config sample  print a documented configuration with every key
   config check   --config FILE: check a configuration and say what is wrong
   version        print the version
@@ -63,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return catalogCmd(ctx, args[1:], stdout, stderr)
 	case "redemptions":
 		return redemptionsCmd(ctx, args[1:], stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
 	case "version":

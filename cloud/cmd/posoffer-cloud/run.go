@@ -18,10 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/posoffer/posoffer/cloud/api"
 	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/cloud/config"
 	"github.com/posoffer/posoffer/cloud/ingest"
 	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/cloud/web"
+	"github.com/posoffer/posoffer/protocol"
 )
 
 // configFlag parses --config and loads the configuration.
@@ -110,9 +113,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	cons, err := bus.Ensure(ectx, js, cfg.NATS.DuplicateWindow)
+	if err != nil {
+		cancel()
+		return err
+	}
+	kv, err := js.KeyValue(ectx, protocol.CatalogBucket)
 	cancel()
 	if err != nil {
-		return err
+		return fmt.Errorf("catalog bucket: %w", err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -142,6 +150,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The API on /api/v1/; the dashboard, which asks the API whose token a
+	// browser holds, on every other path.
+	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Logger: log.With("component", "api"), Context: ctx})
+	mux.Handle(api.Prefix, hqAPI)
+	mux.Handle("/", web.New(web.Options{API: hqAPI, Logger: log.With("component", "web")}))
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)

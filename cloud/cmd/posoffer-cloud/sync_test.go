@@ -100,6 +100,7 @@ func checkExactlyOnce(t *testing.T, h *hq, storeID string, txns []string) {
 // every acknowledged checkout exactly once.
 func TestExactlyOnceThroughKills(t *testing.T) {
 	h := newHQ(t, "")
+	h.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	a := newAgent(t, h.natsURL, testCatalog)
 	var all, again []string
 	for round := range 4 {
@@ -149,6 +150,7 @@ func TestExactlyOnceThroughKills(t *testing.T) {
 // published again, long after the window: HQ still counts it once.
 func TestOfflineStoreCatchesUp(t *testing.T) {
 	h := newHQ(t, ", duplicate_window: 1s")
+	h.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	link := newProxy(t, strings.TrimPrefix(h.natsURL, "nats://"))
 	a := newAgent(t, link.url(), testCatalog)
 	settle(t, a, []string{"before-1", "before-2"})
@@ -389,6 +391,7 @@ func TestProfileAcrossStores(t *testing.T) {
 // own profile once the 50 ms budget is spent, not after NATS's timeouts.
 func TestProfileFetchHasABudget(t *testing.T) {
 	h := newHQ(t, "")
+	h.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	link := newProxy(t, strings.TrimPrefix(h.natsURL, "nats://"))
 	a := newAgent(t, link.url(), testCatalog)
 	if !waitFor(5*time.Second, func() bool { return strings.Contains(agentStatus(t, a), `"connected": true`) }) {
@@ -440,6 +443,7 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 		t.Skip("replicas share a PostgreSQL: set POSOFFER_TEST_PG_URL")
 	}
 	h1 := newHQ(t, "")
+	h1.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	h2 := newReplica(t, h1)
 	a := newAgent(t, h1.natsURL, testCatalog)
 	b := newAgent(t, h1.natsURL, testCatalog)

@@ -1,0 +1,87 @@
+// The offers: each with its status and how it did over 30 days; admins
+// pause, resume, end and edit them here.
+
+import { api, el, isAdmin, num, pct, pill, showError } from "./lib.js";
+
+const body = document.querySelector("#offers-table tbody");
+const errorNode = document.getElementById("offers-error");
+const STATUS_ORDER = { active: 0, draft: 1, paused: 2, ended: 3 };
+
+function budgetCell(o) {
+  if (!o.budget) return el("td", { class: "muted", text: "no budget" });
+  const burn = o.budget_burn ?? 0;
+  const fill = el("span", { class: burn >= 1 ? "burn-fill over" : burn >= 0.8 ? "burn-fill high" : "burn-fill" });
+  fill.style.width = Math.min(burn, 1) * 100 + "%";
+  return el("td", { class: "budget", dataset: { burn } },
+    el("span", { class: "burn", role: "img", "aria-label": pct(burn) + " of the budget" }, fill),
+    el("small", { text: `${pct(burn)} of ${num(o.budget)}` }));
+}
+
+// An action button; End asks once more before it acts.
+function actionButton(id, action, label) {
+  const button = el("button", {
+    type: "button", class: action === "end" ? "small danger" : "small", dataset: { action }, text: label,
+  });
+  button.addEventListener("click", async () => {
+    if (action === "end" && button.dataset.confirm !== "yes") {
+      button.dataset.confirm = "yes";
+      button.textContent = "Confirm end";
+      setTimeout(() => {
+        button.dataset.confirm = "";
+        button.textContent = label;
+      }, 4000);
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api(`offers/${encodeURIComponent(id)}/${action}`, { method: "POST" });
+      showError(errorNode, "");
+    } catch (e) {
+      showError(errorNode, `${label} ${id}: ${e.message}`);
+    }
+    load();
+  });
+  return button;
+}
+
+function actions(o) {
+  const cell = el("td", { class: "actions" });
+  if (!o.status) return cell; // not held by HQ: published by catalog push
+  if (o.status !== "ended") {
+    cell.append(el("a", { class: "button small", href: `/offers/${o.offer}/edit`, text: "Edit" }));
+  }
+  if (o.status === "active") cell.append(actionButton(o.offer, "pause", "Pause"));
+  if (o.status === "paused" || o.status === "draft") cell.append(actionButton(o.offer, "resume", "Resume"));
+  if (o.status !== "ended") cell.append(actionButton(o.offer, "end", "End"));
+  return cell;
+}
+
+function row(o) {
+  return el("tr", { dataset: { offer: o.offer, status: o.status || "" } },
+    el("td", {}, el("span", { class: "name", text: o.name || o.offer }), el("small", { class: "id", text: o.offer })),
+    el("td", { class: "status" }, o.status ? pill(o.status) :
+      el("span", { class: "muted", title: "Not held by HQ's API: published by catalog push", text: "pushed" })),
+    el("td", { class: "num redemptions", text: num(o.redemptions) }),
+    el("td", { class: "num discount", text: num(o.discount) }),
+    el("td", { class: "num impressions", text: num(o.impressions) }),
+    el("td", { class: "num uptake", text: o.impressions ? pct(o.uptake) : "–" }),
+    budgetCell(o),
+    isAdmin() ? actions(o) : null);
+}
+
+async function load() {
+  try {
+    const { data } = await api("reports/offers");
+    const rows = data.items.sort((a, b) =>
+      (STATUS_ORDER[a.status] ?? 4) - (STATUS_ORDER[b.status] ?? 4) || b.redemptions - a.redemptions ||
+      a.offer.localeCompare(b.offer));
+    body.replaceChildren(...rows.map(row));
+    if (!rows.length) {
+      body.append(el("tr", { class: "empty" }, el("td", { colspan: 8, text: "No offers yet." })));
+    }
+  } catch (e) {
+    showError(errorNode, "The offers could not be loaded: " + e.message);
+  }
+}
+
+load();
