@@ -412,15 +412,17 @@ func TestProfileFetchHasABudget(t *testing.T) {
 	if took > time.Second {
 		t.Errorf("reply took %v with HQ hanging; the budget is 50 ms", took)
 	}
-	if got := agentMetric(t, a, `posoffer_remote_profiles_total{result="unanswered"}`); got != "1" {
+	if got := metric(t, a.http, `posoffer_remote_profiles_total{result="unanswered"}`); got != "1" {
 		t.Errorf("unanswered profile fetches = %q, want 1", got)
 	}
 	t.Logf("reply in %v with HQ hanging", took.Round(time.Millisecond))
 }
 
-func agentMetric(t *testing.T, a *agent, name string) string {
+// metric returns one metric's value from the /metrics of the process at
+// addr (host:port), "" when it has none.
+func metric(t *testing.T, addr, name string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + a.http + "/metrics")
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,25 +459,8 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 	<-done
 	checkExactlyOnce(t, h1, a.store, txns)
 	checkExactlyOnce(t, h1, b.store, txns)
-	t.Logf("events stored by replica 1: %s, by replica 2: %s", cloudMetric(t, h1, `posoffer_cloud_events_total{result="new"}`),
-		cloudMetric(t, h2, `posoffer_cloud_events_total{result="new"}`))
-}
-
-func cloudMetric(t *testing.T, h *hq, name string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + h.http + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	io.Copy(&b, resp.Body)
-	for _, line := range strings.Split(b.String(), "\n") {
-		if strings.HasPrefix(line, name+" ") {
-			return strings.TrimPrefix(line, name+" ")
-		}
-	}
-	return ""
+	t.Logf("events stored by replica 1: %s, by replica 2: %s", metric(t, h1.http, `posoffer_cloud_events_total{result="new"}`),
+		metric(t, h2.http, `posoffer_cloud_events_total{result="new"}`))
 }
 
 // TestCatalogPushRefusesABadFile: a file the agents would refuse changes
