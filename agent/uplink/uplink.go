@@ -115,7 +115,10 @@ func Start(opts Options) (*Uplink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hq at %s: %w", opts.URL, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.Batch))
+	// A publish never acknowledged (a stream without a leader) must fail in
+	// time, or its place in the window is never given back.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.Batch),
+		jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -133,7 +133,7 @@ func (s *server) redemptionsCSV(w http.ResponseWriter, r *http.Request, f store.
 // a terminal sent): a value that starts like one gets a leading
 // apostrophe.
 func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if t := strings.TrimLeft(s, " \t\r\n"); s != "" && (t != s || strings.ContainsRune("=+-@", rune(t[0]))) {
 		return "'" + s
 	}
 	return s

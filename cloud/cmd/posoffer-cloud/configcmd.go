@@ -12,7 +12,6 @@ import (
 
 	"github.com/posoffer/posoffer/cloud/api"
 	"github.com/posoffer/posoffer/cloud/bus"
-	"github.com/posoffer/posoffer/cloud/catalog"
 	"github.com/posoffer/posoffer/cloud/config"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
@@ -71,7 +70,7 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	defer db.Close()
-	changed, err := catalog.Import(ctx, db, doc, store.Actor{Name: "catalog push"})
+	changed, err := api.Import(ctx, db, doc, store.Actor{Name: "catalog push"}, time.Now().UTC())
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %s: %v\n", *file, err)
 		return exitUsage

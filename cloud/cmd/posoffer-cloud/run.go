@@ -122,6 +122,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("catalog bucket: %w", err)
 	}
+	// The database is the catalog's truth: a change saved just before a
+	// crash, and never published, reaches the stores now.
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := api.Publish(pctx, db, kv); err != nil {
+		log.Warn("catalog not republished at start; POST /api/v1/publish retries it", "err", err)
+	}
+	cancel()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
