@@ -53,6 +53,7 @@ type Options struct {
 	Catalog func() int64
 
 	Heartbeat time.Duration // between heartbeats; 0: 10s
+	AckWait   time.Duration // for the stream's acknowledgement of a publish; 0: 10s
 	Batch     int           // events published before waiting for their acknowledgements; 0: 1000
 	Logger    *slog.Logger
 	Registry  prometheus.Registerer // nil: none
@@ -86,6 +87,9 @@ func Start(opts Options) (*Uplink, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = 1000
 	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 10 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +122,7 @@ func Start(opts Options) (*Uplink, error) {
 	// A publish never acknowledged (a stream without a leader) must fail in
 	// time, or its place in the window is never given back.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opts.Batch),
-		jetstream.WithPublishAsyncTimeout(10*time.Second))
+		jetstream.WithPublishAsyncTimeout(opts.AckWait))
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -255,7 +259,7 @@ func (u *Uplink) drainOnce(ctx context.Context) (int, error) {
 		}
 		futures = append(futures, f)
 	}
-	timeout := time.NewTimer(10 * time.Second)
+	timeout := time.NewTimer(u.opts.AckWait + time.Second)
 	defer timeout.Stop()
 	acked := 0
 wait:
@@ -267,7 +271,7 @@ wait:
 			firstErr = err
 			break wait
 		case <-timeout.C:
-			firstErr = errors.New("no acknowledgement from hq's stream within 10s")
+			firstErr = fmt.Errorf("no acknowledgement from hq's stream within %v", u.opts.AckWait)
 			break wait
 		case <-ctx.Done():
 			firstErr = ctx.Err()
