@@ -17,4 +17,7 @@ package protocol
 //     posoffer/v1/{store}/{terminal}/in|out and posoffer/v1/{store}/agent/status;
 //     NATS stream POSOFFER_EVENTS over posoffer.v1.events.{store}.{kind};
 //     KV buckets POSOFFER_CATALOG and POSOFFER_PROFILES.
+//   - 1: 2026-11-23: additions older peers ignore, no bump: the
+//     _posoffer._tcp advert and its TXT keys, the per-store counters of a
+//     merged profile, the serial exchange rules for terminal models.
 const Version = 1
