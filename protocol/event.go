@@ -25,14 +25,16 @@ type Event struct {
 	Impression *ImpressionEvent `json:"impression,omitempty"`
 	Profile    *ProfileDelta    `json:"profile,omitempty"`
 	Heartbeat  *Heartbeat       `json:"heartbeat,omitempty"`
+
+	Discrepancy *DiscrepancyEvent `json:"discrepancy,omitempty"`
 }
 
 // CheckoutEvent is a completed transaction.
 type CheckoutEvent struct {
 	Lines    []EventLine `json:"lines"`
 	Subtotal int64       `json:"subtotal"`
-	Discount int64       `json:"discount"` // the sum of the applied offers' discounts
-	Points   int64       `json:"points"`
+	Discount int64       `json:"discount"` // the sum of the applied offers' honoured discounts
+	Points   int64       `json:"points"`   // the sum of their honoured points
 	Paid     int64       `json:"paid"`
 	Currency string      `json:"currency,omitempty"`
 }
@@ -46,12 +48,18 @@ type EventLine struct {
 	Brand    string `json:"brand,omitempty"`
 }
 
-// RedemptionEvent is one offer applied at a checkout.
+// RedemptionEvent is one offer applied at a checkout. Discount and Points
+// are what the agent honoured, which is what counts toward limits, budgets
+// and reports; Claimed and ClaimedPoints are what the terminal claimed,
+// absent when the same (and from agents older than these fields). A claim
+// honoured in part also has a discrepancy event.
 type RedemptionEvent struct {
-	Offer    string   `json:"offer"`
-	Discount int64    `json:"discount"`
-	Points   int64    `json:"points"`
-	Segments []string `json:"segments,omitempty"` // the customer's segments when the transaction began
+	Offer         string   `json:"offer"`
+	Discount      int64    `json:"discount"`
+	Points        int64    `json:"points"`
+	Claimed       int64    `json:"claimed,omitempty"`
+	ClaimedPoints int64    `json:"claimed_points,omitempty"`
+	Segments      []string `json:"segments,omitempty"` // the customer's segments when the transaction began
 }
 
 // ImpressionEvent is an offer or nudge shown to a customer.
@@ -102,6 +110,8 @@ func DecodeEvent(b []byte) (*Event, error) {
 		ok = e.Profile != nil && ValidCustomerKey(e.Customer)
 	case EventHeartbeat:
 		ok = e.Heartbeat != nil
+	case EventDiscrepancy:
+		ok = e.Discrepancy != nil && e.Txn != "" && ValidOfferID(e.Discrepancy.Offer)
 	default:
 		return nil, fmt.Errorf("decode event %s: unknown kind %q", e.ID, e.Kind)
 	}

@@ -78,12 +78,15 @@ const (
 	EventCheckout   EventKind = "checkout"   // a completed transaction
 	EventProfile    EventKind = "profile"    // a customer profile's per-store counters changed
 	EventHeartbeat  EventKind = "heartbeat"  // the agent is alive; carries its status
+	// EventDiscrepancy is a checkout's claim for an offer that the agent
+	// honoured less of than the terminal claimed.
+	EventDiscrepancy EventKind = "discrepancy"
 )
 
 // Valid reports whether k is one of the event kinds.
 func (k EventKind) Valid() bool {
 	switch k {
-	case EventRedemption, EventImpression, EventCheckout, EventProfile, EventHeartbeat:
+	case EventRedemption, EventImpression, EventCheckout, EventProfile, EventHeartbeat, EventDiscrepancy:
 		return true
 	}
 	return false
@@ -231,7 +234,7 @@ func EventSubject(store string, kind EventKind) (string, error) {
 		return "", fmt.Errorf("event subject: %w", idError("store id", store, MaxStoreIDLen))
 	}
 	if !kind.Valid() {
-		return "", fmt.Errorf("event subject: kind %q: %w: want redemption, impression, checkout, profile or heartbeat", kind, ErrInvalidName)
+		return "", fmt.Errorf("event subject: kind %q: %w: want redemption, impression, checkout, profile, heartbeat or discrepancy", kind, ErrInvalidName)
 	}
 	return "posoffer.v1.events." + store + "." + string(kind), nil
 }

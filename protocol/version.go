@@ -20,4 +20,10 @@ package protocol
 //   - 1: 2026-11-23: additions older peers ignore, no bump: the
 //     _posoffer._tcp advert and its TXT keys, the per-store counters of a
 //     merged profile, the serial exchange rules for terminal models.
+//   - 1: 2026-12-03: additions, no bump: a redemption event's discount and
+//     points are what the agent honoured of the terminal's claim, which it
+//     adds as claimed and claimed_points when they differ; the event kind
+//     discrepancy (posoffer.v1.events.{store}.discrepancy) records each
+//     claim honoured in part. An HQ older than this terminates discrepancy
+//     events (logged, not stored) and stores the rest: upgrade HQ first.
 const Version = 1

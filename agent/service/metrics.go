@@ -18,6 +18,8 @@ type metrics struct {
 	errors       *prometheus.CounterVec
 	catalog      prometheus.Gauge
 	remote       *prometheus.CounterVec
+
+	discrepancies, excess, excessPoints prometheus.Counter // see honour.go
 }
 
 func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
@@ -30,6 +32,12 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_replies_total", Help: "Replies sent, by type."}, []string{"type"}),
 		errors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_errors_total", Help: "Error replies, by code."}, []string{"code"}),
 		catalog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_catalog_revision", Help: "Revision of the catalog in use."}),
+		discrepancies: prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_discount_discrepancies_total",
+			Help: "Checkout claims honoured in part: more discount or points claimed than the offer was offered for or gives the basket."}),
+		excess: prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_discount_excess_minor_total",
+			Help: "Discount claimed at checkout past what was honoured, in minor units."}),
+		excessPoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_points_excess_total",
+			Help: "Points claimed at checkout past what was honoured."}),
 		remote: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_remote_profiles_total",
 			Help: "Merged profiles asked of HQ, by result: merged, none (HQ has no profile), unanswered (within the budget)."}, []string{"result"}),
 	}
@@ -43,6 +51,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		}
 	}
 	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.eval, m.replies, m.errors, m.catalog, m.remote,
+		m.discrepancies, m.excess, m.excessPoints,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_impressions_pending", Help: "Impressions kept in memory, not yet written."},
 			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.pending)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_outbox_depth", Help: "Events waiting for HQ."},

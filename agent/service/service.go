@@ -18,7 +18,6 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -72,6 +71,10 @@ type Service struct {
 
 	remote map[string]remoteProfile // by customer_key; guarded by mu
 
+	// offered is, per open transaction, the most each offer was offered,
+	// which its checkout honours (see honour.go); guarded by mu.
+	offered map[string]map[string]grant
+
 	flush     chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -121,6 +124,7 @@ func New(db *store.Store, opts Options) (*Service, error) {
 		shown:         map[string]map[string]bool{},
 		pendingCounts: map[impressionKey]int64{},
 		remote:        map[string]remoteProfile{},
+		offered:       map[string]map[string]grant{},
 		flush:         make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
@@ -250,6 +254,7 @@ func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Messa
 	reply.EvalUS = took.Microseconds()
 	s.m.replies.WithLabelValues(protocol.TypeOffers).Inc()
 	s.impressions(m.Txn, key, now, day, res)
+	s.remember(m.Txn, res.Offers)
 	return reply
 }
 
@@ -379,20 +384,16 @@ func (u usage) Counts(id string) offer.Counts {
 func (s *Service) forget(txn string) {
 	s.mu.Lock()
 	delete(s.shown, txn)
+	delete(s.offered, txn)
 	s.mu.Unlock()
 }
 
 func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Message) *protocol.Message {
 	cat := s.catalog.Load()
-	for i, a := range m.Applied {
-		if cat == nil || cat.Offer(a.Offer) == nil {
-			return s.fail(m.ID, &protocol.Error{Code: protocol.CodeBadMessage,
-				Message: fmt.Sprintf("applied[%d].offer: %q is not in the catalog", i, a.Offer)})
-		}
-	}
 	now, day := s.moment()
 	ck := &store.Checkout{Txn: m.Txn, Terminal: terminal, At: now, Day: day, Lines: m.Lines,
-		Paid: *m.Paid, Currency: m.Currency, Applied: m.Applied}
+		Paid: *m.Paid, Currency: m.Currency}
+	var cust *offer.Customer
 	if m.Customer != "" {
 		ck.CustomerKey = CustomerKey(s.opts.TenantKey, m.Customer)
 		m.Customer = ""
@@ -402,7 +403,11 @@ func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Mes
 				return s.fail(m.ID, err)
 			}
 			ck.Segments = cat.SegmentsOf(p, now, s.opts.Location)
+			cust = &offer.Customer{Profile: p, Segments: ck.Segments}
 		}
+	}
+	if len(m.Applied) > 0 {
+		ck.Claims = Honour(m.Applied, s.offeredIn(m.Txn), s.applyNow(cat, m, cust, now, day, ck.CustomerKey))
 	}
 	batch := s.takeImpressions()
 	dup, err := s.db.RecordCheckout(s.opts.Store, ck, batch)
@@ -413,6 +418,7 @@ func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Mes
 	if dup {
 		s.m.dupCheckouts.Inc()
 	} else {
+		s.discrepancies(ck)
 		s.m.checkouts.Inc()
 		if s.opts.Recorded != nil {
 			s.opts.Recorded()

@@ -8,6 +8,8 @@
 //   - A checkout is written in one transaction (its txn mark, counters,
 //     profile and events) and synced to disk before RecordCheckout returns:
 //     the caller acknowledges the terminal only after that.
+//   - Only the honoured part of a checkout's claims (Claim) goes to the
+//     counters, the profile's points and the redemption events.
 //   - An event leaves the outbox only by Remove, after HQ acknowledged it.
 //   - When the outbox holds MaxOutbox events, impressions are dropped and
 //     counted; checkouts, redemptions and profile deltas are always kept.
@@ -212,9 +214,26 @@ type Checkout struct {
 	Lines       []protocol.Line
 	Paid        int64
 	Currency    string
-	Applied     []protocol.Applied
+	Claims      []Claim  // the offers the terminal applied
 	Segments    []string // the customer's segments when the transaction began
 }
+
+// Claim is one offer a terminal applied at checkout: what it claimed, and
+// what the agent honours of it. Only honoured amounts count toward limits,
+// budgets, points and HQ's reports; a claim honoured in part is kept as a
+// discrepancy event too.
+type Claim struct {
+	protocol.Applied       // as claimed
+	Honoured         int64 // discount honoured, 0 to Applied.Discount
+	HonouredPoints   int64 // points honoured, 0 to Applied.Points
+	// Redeemed says that the offer applied in this transaction, so the
+	// claim counts as a redemption; a claim for an offer that did not is
+	// only a discrepancy.
+	Redeemed bool
+}
+
+// Short reports whether less was honoured than claimed.
+func (c *Claim) Short() bool { return c.Honoured < c.Discount || c.HonouredPoints < c.Points }
 
 // RecordCheckout writes a checkout, its redemptions, the customer's updated
 // profile and their events in one transaction, synced to disk when it
@@ -244,11 +263,19 @@ func (s *Store) RecordCheckout(storeID string, ck *Checkout, impressions []Impre
 			lines[i] = protocol.EventLine{SKU: l.SKU, Qty: l.Qty, Price: l.Price, Category: l.Category, Brand: l.Brand}
 			subtotal += l.Qty * l.Price
 		}
-		for _, a := range ck.Applied {
-			discount += a.Discount
-			points += a.Points
-			if err := w.redeem(a); err != nil {
-				return err
+		for i := range ck.Claims {
+			c := &ck.Claims[i]
+			if c.Redeemed {
+				discount += c.Honoured
+				points += c.HonouredPoints
+				if err := w.redeem(c); err != nil {
+					return err
+				}
+			}
+			if c.Short() {
+				if err := w.discrepancy(c); err != nil {
+					return err
+				}
 			}
 		}
 		if ck.CustomerKey != "" {
@@ -274,26 +301,39 @@ type writer struct {
 	ck    *Checkout
 }
 
-func (w *writer) redeem(a protocol.Applied) error {
+func (w *writer) redeem(c *Claim) error {
 	b := w.tx.Bucket(bucketCounters)
-	k := counterKey(ctrStore, 0, "", a.Offer)
+	k := counterKey(ctrStore, 0, "", c.Offer)
 	v := b.Get(k)
 	var red, disc uint64
 	if len(v) == 16 {
 		red, disc = get64(v[:8]), get64(v[8:])
 	}
-	if err := b.Put(k, append(u64(red+1), u64(disc+uint64(a.Discount))...)); err != nil {
+	if err := b.Put(k, append(u64(red+1), u64(disc+uint64(c.Honoured))...)); err != nil {
 		return err
 	}
-	if c := w.ck.CustomerKey; c != "" {
-		for _, k := range [][]byte{counterKey(ctrCustomer, 0, c, a.Offer), counterKey(ctrCustomerDay, w.ck.Day, c, a.Offer)} {
+	if cu := w.ck.CustomerKey; cu != "" {
+		for _, k := range [][]byte{counterKey(ctrCustomer, 0, cu, c.Offer), counterKey(ctrCustomerDay, w.ck.Day, cu, c.Offer)} {
 			if err := b.Put(k, u64(get64(b.Get(k))+1)); err != nil {
 				return err
 			}
 		}
 	}
 	return w.event(protocol.EventRedemption, func(e *protocol.Event) {
-		e.Redemption = &protocol.RedemptionEvent{Offer: a.Offer, Discount: a.Discount, Points: a.Points, Segments: w.ck.Segments}
+		e.Redemption = &protocol.RedemptionEvent{Offer: c.Offer, Discount: c.Honoured, Points: c.HonouredPoints,
+			Segments: w.ck.Segments}
+		if c.Short() {
+			e.Redemption.Claimed, e.Redemption.ClaimedPoints = c.Discount, c.Points
+		}
+	})
+}
+
+// discrepancy records a claim honoured in part; like a redemption, it is
+// never dropped from the outbox.
+func (w *writer) discrepancy(c *Claim) error {
+	return w.event(protocol.EventDiscrepancy, func(e *protocol.Event) {
+		e.Discrepancy = &protocol.DiscrepancyEvent{Offer: c.Offer, Claimed: c.Discount, Honoured: c.Honoured,
+			ClaimedPoints: c.Points, HonouredPoints: c.HonouredPoints}
 	})
 }
 

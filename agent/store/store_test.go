@@ -28,9 +28,10 @@ func open(t *testing.T, path string, opts Options) *Store {
 func checkout(txn string) *Checkout {
 	return &Checkout{
 		Txn: txn, Terminal: "t1", CustomerKey: cust, At: at, Day: offer.Day(at, time.UTC),
-		Lines:   []protocol.Line{{SKU: "COF-001", Qty: 2, Price: 350, Category: "coffee"}, {SKU: "PAS-1", Qty: 1, Price: 280, Category: "pastry"}},
-		Paid:    700,
-		Applied: []protocol.Applied{{Offer: "coffee-2-pastry", Discount: 280}},
+		Lines: []protocol.Line{{SKU: "COF-001", Qty: 2, Price: 350, Category: "coffee"}, {SKU: "PAS-1", Qty: 1, Price: 280, Category: "pastry"}},
+		Paid:  700,
+		Claims: []Claim{{Applied: protocol.Applied{Offer: "coffee-2-pastry", Discount: 280}, Honoured: 280,
+			Redeemed: true}},
 	}
 }
 
