@@ -142,6 +142,7 @@ var dumpTables = []struct{ table, cols, order string }{
 	{"events", "id, kind, store, at_us", "id"},
 	{"checkouts", "id, store, terminal, txn, customer, at_us, subtotal, discount, points, paid, currency", "id"},
 	{"redemptions", "id, store, offer, txn, customer, discount, points, at_us, segments", "id"},
+	{"discrepancies", "id, store, terminal, txn, offer, claimed, honoured, claimed_points, honoured_points, at_us", "id"},
 	{"impressions", "offer, store, day, nudge, n", "offer, store, day, nudge"},
 	{"profile_counters", "customer, store, visits, spend, points, first_day, last_day", "customer, store"},
 	{"profile_history", "customer, day, sku, category, brand, qty, spend", "customer, day, sku"},

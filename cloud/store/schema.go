@@ -154,6 +154,24 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at_us, id);
 CREATE INDEX audit_object ON audit (kind, object_id, at_us, id);
+`}, {3, "discrepancies: checkout claims honoured in part", `
+-- A terminal's claim for an offer that its agent honoured less of than
+-- claimed: one row per discrepancy event. The redemption, if any, holds the
+-- honoured amounts.
+CREATE TABLE discrepancies (
+	id              TEXT PRIMARY KEY REFERENCES events (id),
+	store           TEXT NOT NULL,
+	terminal        TEXT NOT NULL,
+	txn             TEXT NOT NULL,
+	offer           TEXT NOT NULL,
+	claimed         BIGINT NOT NULL, -- discount, minor units
+	honoured        BIGINT NOT NULL,
+	claimed_points  BIGINT NOT NULL,
+	honoured_points BIGINT NOT NULL,
+	at_us           BIGINT NOT NULL
+);
+CREATE INDEX discrepancies_at ON discrepancies (at_us, id);
+CREATE INDEX discrepancies_store_at ON discrepancies (store, terminal, at_us, id);
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -27,8 +27,8 @@ type Result struct {
 
 // WriteEvents stores a batch of events in one transaction. An event whose
 // id is already stored, or that repeats an id earlier in the batch, is
-// skipped entirely; a new one is recorded with its effects: a checkouts or
-// redemptions row, an impression count, profile counters and history, or a
+// skipped entirely; a new one is recorded with its effects: a checkouts,
+// redemptions or discrepancies row, an impression count, profile counters and history, or a
 // store's status. If any event fails Validate, nothing is written and the
 // error, wrapping ErrInvalidEvent, names it.
 func (db *DB) WriteEvents(ctx context.Context, events []*protocol.Event) (Result, error) {
@@ -100,6 +100,12 @@ var (
 		table: "redemptions",
 		cols: []column{{"id", text}, {"store", text}, {"offer", text}, {"txn", text}, {"customer", text},
 			{"discount", bigint}, {"points", bigint}, {"at_us", bigint}, {"segments", text}},
+	}
+	insertDiscrepancy = &insert{
+		table: "discrepancies",
+		cols: []column{{"id", text}, {"store", text}, {"terminal", text}, {"txn", text}, {"offer", text},
+			{"claimed", bigint}, {"honoured", bigint}, {"claimed_points", bigint}, {"honoured_points", bigint},
+			{"at_us", bigint}},
 	}
 	countImpressions = &insert{
 		table:      "impressions",
@@ -185,6 +191,7 @@ func effectsOf(fresh []*protocol.Event) effects {
 	type span struct{ first, last int64 }
 	var (
 		checkouts, redemptions [][]any
+		discrepancies          [][]any
 		impressions            = map[impKey]int64{}
 		counters               = map[counterKey]*counter{}
 		histories              = map[historyKey]*history{}
@@ -207,6 +214,10 @@ func effectsOf(fresh []*protocol.Event) effects {
 			r := e.Redemption
 			redemptions = append(redemptions, []any{e.ID, e.Store, r.Offer, e.Txn, e.Customer,
 				r.Discount, r.Points, at, strings.Join(r.Segments, ",")})
+		case protocol.EventDiscrepancy:
+			d := e.Discrepancy
+			discrepancies = append(discrepancies, []any{e.ID, e.Store, e.Terminal, e.Txn, d.Offer,
+				d.Claimed, d.Honoured, d.ClaimedPoints, d.HonouredPoints, at})
 		case protocol.EventImpression:
 			k := impKey{e.Impression.Offer, e.Store, e.At.UTC().Format(time.DateOnly), 0}
 			if e.Impression.Nudge {
@@ -251,6 +262,7 @@ func effectsOf(fresh []*protocol.Event) effects {
 	}
 	add(insertCheckout, checkouts)
 	add(insertRedemption, redemptions)
+	add(insertDiscrepancy, discrepancies)
 	add(countImpressions, rowsOf(impressions, func(a, b impKey) int {
 		return cmp.Or(cmp.Compare(a.offer, b.offer), cmp.Compare(a.store, b.store), cmp.Compare(a.day, b.day),
 			cmp.Compare(a.nudge, b.nudge))
@@ -354,14 +366,22 @@ func problem(e *protocol.Event) string {
 			return "txn: required for a redemption"
 		case !protocol.ValidOfferID(r.Offer):
 			return "redemption.offer: want an offer id"
-		case !amounts(r.Discount, r.Points):
-			return "redemption: discount and points must be 0 to 10^12"
+		case !amounts(r.Discount, r.Points, r.Claimed, r.ClaimedPoints):
+			return "redemption: discount, points, claimed and claimed_points must be 0 to 10^12"
 		}
 		for i, s := range r.Segments {
 			if !protocol.ValidSegmentID(s) {
 				return fmt.Sprintf("redemption.segments[%d]: want a segment id", i)
 			}
 		}
+	case protocol.EventDiscrepancy:
+		switch {
+		case e.Discrepancy == nil:
+			return "discrepancy: missing"
+		case e.Txn == "":
+			return "txn: required for a discrepancy"
+		}
+		return e.Discrepancy.Problem()
 	case protocol.EventImpression:
 		switch {
 		case e.Impression == nil:
@@ -407,7 +427,7 @@ func problem(e *protocol.Event) string {
 			}
 		}
 	default:
-		return "kind: want redemption, impression, checkout, profile or heartbeat"
+		return "kind: want redemption, impression, checkout, profile, heartbeat or discrepancy"
 	}
 	return ""
 }
