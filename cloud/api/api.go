@@ -118,6 +118,8 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/reports/stores", RoleAnalyst, s.storeReport},
 		{"GET", "/api/v1/reports/segments", RoleAnalyst, s.segmentReport},
 		{"GET", "/api/v1/reports/days", RoleAnalyst, s.dayReport},
+		{"GET", "/api/v1/discrepancies", RoleAnalyst, s.discrepancies},
+		{"GET", "/api/v1/reports/discrepancies", RoleAnalyst, s.discrepancyReport},
 		{"GET", "/api/v1/feed", RoleAnalyst, s.liveFeed},
 	}
 }
