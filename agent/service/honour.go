@@ -1,6 +1,7 @@
 package service
 
 import (
+	"maps"
 	"time"
 
 	"github.com/posoffer/posoffer/agent/store"
@@ -19,21 +20,26 @@ import (
 // grant is what the agent stands behind for one offer in one transaction.
 type grant struct{ discount, points int64 }
 
+// txnKey names a transaction of a terminal: another terminal's checkout
+// with the same txn is not honoured for what this one was offered.
+func txnKey(terminal, txn string) string { return terminal + "\x00" + txn }
+
 // remember keeps, for each offer in an offers reply, the most this
 // transaction was offered, for its checkout to honour.
-func (s *Service) remember(txn string, offers []protocol.Offer) {
+func (s *Service) remember(terminal, txn string, offers []protocol.Offer) {
 	if len(offers) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.offered[txn]
+	k := txnKey(terminal, txn)
+	g := s.offered[k]
 	if g == nil {
 		if len(s.offered) > 10_000 { // abandoned transactions: start over
 			clear(s.offered)
 		}
 		g = map[string]grant{}
-		s.offered[txn] = g
+		s.offered[k] = g
 	}
 	for _, o := range offers {
 		old := g[o.ID]
@@ -41,11 +47,11 @@ func (s *Service) remember(txn string, offers []protocol.Offer) {
 	}
 }
 
-// offeredIn returns what remember kept for txn, nil for nothing.
-func (s *Service) offeredIn(txn string) map[string]grant {
+// offeredIn returns a copy of what remember kept for a transaction.
+func (s *Service) offeredIn(terminal, txn string) map[string]grant {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.offered[txn]
+	return maps.Clone(s.offered[txnKey(terminal, txn)])
 }
 
 // Honour works out what is honoured of each claim, in order: up to the

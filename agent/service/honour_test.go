@@ -183,3 +183,21 @@ func counter(t *testing.T, s *Service, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// What one terminal was offered is not honoured for another terminal's
+// checkout that names the same txn.
+func TestOfferedIsPerTerminal(t *testing.T) {
+	f := newFixture(t)
+	if r := f.send(t, strings.Replace(basket, `"customer":"`+loyaltyID+`",`, "", 1)); len(r.Offers) != 1 {
+		t.Fatalf("basket on t1: %+v", r)
+	}
+	ck := `{"v":1,"type":"checkout","id":"m-9","txn":"T","paid":700,
+ "applied":[{"offer":"coffee-2-pastry","discount":280,"points":0}],
+ "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"}]}`
+	if r := f.svc.Handle(t.Context(), "t2", []byte(ck)); r.Type != protocol.TypeAck {
+		t.Fatalf("checkout on t2: %+v", r)
+	}
+	if c := f.db.Usage("", 0).Counts("coffee-2-pastry"); c.Redemptions != 0 || c.Discount != 0 {
+		t.Fatalf("t2 was honoured for what t1 was offered: %+v", c)
+	}
+}

@@ -71,8 +71,8 @@ type Service struct {
 
 	remote map[string]remoteProfile // by customer_key; guarded by mu
 
-	// offered is, per open transaction, the most each offer was offered,
-	// which its checkout honours (see honour.go); guarded by mu.
+	// offered is, per open transaction (txnKey), the most each offer was
+	// offered, which its checkout honours (see honour.go); guarded by mu.
 	offered map[string]map[string]grant
 
 	flush     chan struct{}
@@ -190,7 +190,7 @@ func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *
 	case protocol.TypeCheckout:
 		return s.checkout(ctx, terminal, m)
 	case protocol.TypeVoid:
-		s.forget(m.Txn)
+		s.forget(terminal, m.Txn)
 		s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
 		return protocol.NewAck(m.ID, m.Txn)
 	case protocol.TypeHello:
@@ -254,7 +254,7 @@ func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Messa
 	reply.EvalUS = took.Microseconds()
 	s.m.replies.WithLabelValues(protocol.TypeOffers).Inc()
 	s.impressions(m.Txn, key, now, day, res)
-	s.remember(m.Txn, res.Offers)
+	s.remember(terminal, m.Txn, res.Offers)
 	return reply
 }
 
@@ -381,10 +381,10 @@ func (u usage) Counts(id string) offer.Counts {
 	return c
 }
 
-func (s *Service) forget(txn string) {
+func (s *Service) forget(terminal, txn string) {
 	s.mu.Lock()
 	delete(s.shown, txn)
-	delete(s.offered, txn)
+	delete(s.offered, txnKey(terminal, txn))
 	s.mu.Unlock()
 }
 
@@ -407,7 +407,7 @@ func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Mes
 		}
 	}
 	if len(m.Applied) > 0 {
-		ck.Claims = Honour(m.Applied, s.offeredIn(m.Txn), s.applyNow(cat, m, cust, now, day, ck.CustomerKey))
+		ck.Claims = Honour(m.Applied, s.offeredIn(terminal, m.Txn), s.applyNow(cat, m, cust, now, day, ck.CustomerKey))
 	}
 	batch := s.takeImpressions()
 	dup, err := s.db.RecordCheckout(s.opts.Store, ck, batch)
@@ -424,7 +424,7 @@ func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Mes
 			s.opts.Recorded()
 		}
 	}
-	s.forget(m.Txn)
+	s.forget(terminal, m.Txn)
 	s.m.replies.WithLabelValues(protocol.TypeAck).Inc()
 	return protocol.NewAck(m.ID, m.Txn)
 }
