@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,13 @@ func TestInflatedClaimIsHonouredOnlyAsOffered(t *testing.T) {
 	}
 	if apiCall(t, "http://"+h.http, "", "GET", "discrepancies", "") != http.StatusUnauthorized {
 		t.Errorf("discrepancies listed without a token")
+	}
+	a.stop(t) // its logs are complete
+	logs := a.logs.String()
+	if !strings.Contains(logs, "checkout claim honoured in part") || !strings.Contains(logs, `"claimed":999999,"honoured":100`) {
+		t.Errorf("the agent did not log the discrepancy:\n%s", logs)
+	}
+	if strings.Contains(logs, "4900000000001") {
+		t.Errorf("the agent's log holds a loyalty id")
 	}
 }
