@@ -12,7 +12,8 @@
 //     counters, the profile's points and the redemption events.
 //   - An event leaves the outbox only by Remove, after HQ acknowledged it.
 //   - When the outbox holds MaxOutbox events, impressions are dropped and
-//     counted; checkouts, redemptions and profile deltas are always kept.
+//     counted; checkouts, redemptions, discrepancies and profile deltas are
+//     always kept.
 //   - Nothing here ever sees a raw loyalty id: customers are customer_keys.
 package store
 
