@@ -42,8 +42,11 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 // catalog to the stores through the catalog bucket of the configured NATS
 // (which must be running: the embedded one runs inside posoffer-cloud run).
 func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "key" {
+		return catalogKeyCmd(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "push" {
-		fmt.Fprint(stderr, "usage: posoffer-cloud catalog push --config FILE --file CATALOG\n")
+		fmt.Fprint(stderr, "usage: posoffer-cloud catalog push --config FILE --file CATALOG | catalog key --config FILE\n")
 		return exitUsage
 	}
 	var file *string
@@ -61,6 +64,11 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
 		return exitUsage
+	}
+	signer, err := catalogSigner(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return exitFail
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -92,7 +100,7 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	kv, err := js.KeyValue(ctx, protocol.CatalogBucket)
 	if err == nil {
-		err = api.Publish(ctx, db, kv)
+		err = api.Publish(ctx, db, kv, signer)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %d objects saved at HQ, not yet published: %v (has posoffer-cloud run started once?)\n", changed, err)
