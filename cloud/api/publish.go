@@ -31,8 +31,8 @@ const (
 // bucket. A key whose publish failed is pending, and retried in the
 // background until it is published.
 type publisher struct {
-	ctx context.Context // ends the retries
-	db  *store.DB
+	ctx  context.Context // ends the retries
+	db   *store.DB
 	kv   jetstream.KeyValue
 	sign *catalogsig.Signer // HQ's catalog signing key
 	log  *slog.Logger
