@@ -198,7 +198,7 @@ func TestCatalogWrittenByOthersNeverReachesATill(t *testing.T) {
 		{"a 100% offer signed with another key", "unknown_signer", with(map[string][]byte{
 			"offer.evil": attacker.Sign("offer.evil", 1<<62, evil)})},
 		{"another key's manifest listing its offer", "unknown_signer", with(map[string][]byte{
-			"offer.evil":            attacker.Sign("offer.evil", 1<<62, evil),
+			"offer.evil":           attacker.Sign("offer.evil", 1<<62, evil),
 			catalogsig.ManifestKey: attacker.SignManifest(1<<62, map[string]string{"offer.evil": catalogsig.Hash(evil)})})},
 		{"HQ's offer edited to 100%", "bad_signature", with(map[string][]byte{"offer.hq-ten": tampered})},
 		{"HQ's old 100% value copied under another key", "wrong_key", with(map[string][]byte{"offer.evil": old["offer.hq-ten"]})},

@@ -15,6 +15,7 @@ import (
 	"github.com/posoffer/posoffer/cloud/config"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
 func configCmd(args []string, stdout, stderr io.Writer) int {
@@ -106,12 +107,15 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "posoffer-cloud: %d objects saved at HQ, not yet published: %v (has posoffer-cloud run started once?)\n", changed, err)
 		return exitFail
 	}
+	// The revision agents serve it as, and tills' replies carry: the
+	// manifest's sequence.
 	rev := uint64(0)
-	if st, err := kv.Status(ctx); err == nil {
-		if js, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-			rev = js.StreamInfo().State.LastSeq
+	if e, err := kv.Get(ctx, catalogsig.ManifestKey); err == nil {
+		if m, err := signer.Verifier().OpenManifest(e.Value()); err == nil {
+			rev = m.Seq
 		}
 	}
-	fmt.Fprintf(stdout, "%d offers and segments changed; catalog revision %d published\n", changed, rev)
+	fmt.Fprintf(stdout, "%d offers and segments changed; catalog revision %d published, signed by key %s\n",
+		changed, rev, catalogsig.KeyID(signer.Public()))
 	return exitOK
 }
