@@ -454,7 +454,15 @@ func (u *Uplink) apply(keys map[string][]byte, revision uint64) {
 	if u.opts.Catalog != nil {
 		served = uint64(max(u.opts.Catalog(), 0))
 	}
-	cat, err := u.verifier.Verify(keys, served)
+	// The floor is the newest catalog from HQ ever applied, also when a
+	// catalog_file is served since the last start.
+	floor, err := u.opts.DB.HQCatalogSeq()
+	if err != nil {
+		u.log.Error("catalog from hq not checked: the store cannot say which was the last", "err", err)
+		return
+	}
+	floor = max(floor, served)
+	cat, err := u.verifier.Verify(keys, floor)
 	switch {
 	case errors.Is(err, catalogsig.ErrPending):
 		u.log.Debug("catalog from hq half published; waiting for its manifest", "why", err)
@@ -479,6 +487,9 @@ func (u *Uplink) apply(keys map[string][]byte, revision uint64) {
 	if err != nil {
 		u.refuse("invalid", cat.Seq, err)
 		return
+	}
+	if err := u.opts.DB.SetHQCatalogSeq(cat.Seq); err != nil {
+		u.log.Error("catalog sequence not recorded", "seq", cat.Seq, "err", err)
 	}
 	u.applied(cat.Seq)
 }
