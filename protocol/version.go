@@ -20,4 +20,8 @@ package protocol
 //   - 1: 2026-11-23: additions older peers ignore, no bump: the
 //     _posoffer._tcp advert and its TXT keys, the per-store counters of a
 //     merged profile, the serial exchange rules for terminal models.
+//   - 1: 2026-12-03: signed catalogs (package catalogsig): every
+//     POSOFFER_CATALOG value is a signed value and the key "manifest"
+//     lists the catalog. No bump: an agent built before this refuses the
+//     signed values as not JSON and keeps its catalog, so it fails safe.
 const Version = 1
