@@ -32,7 +32,7 @@ import (
 // catalog's; HQ makes each new one larger than the last. An agent serves
 // exactly the keys the manifest lists, each only when its payload has the
 // listed hash, and never a manifest older than the catalog it serves.
-
+//
 // Magic starts every signed value.
 const Magic = "posoffer-signed-v1"
 
