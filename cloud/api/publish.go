@@ -34,7 +34,8 @@ type publisher struct {
 	ctx  context.Context // ends the retries
 	db   *store.DB
 	kv   jetstream.KeyValue
-	sign *catalogsig.Signer // HQ's catalog signing key
+	sign *catalogsig.Signer   // HQ's catalog signing key
+	ver  *catalogsig.Verifier // its public half: what is HQ's in the bucket
 	log  *slog.Logger
 
 	first, most time.Duration // retry backoff
@@ -58,8 +59,12 @@ func (o object) key() string {
 }
 
 func newPublisher(ctx context.Context, db *store.DB, kv jetstream.KeyValue, sign *catalogsig.Signer, log *slog.Logger) *publisher {
-	return &publisher{ctx: ctx, db: db, kv: kv, sign: sign, log: log, first: retryFirst, most: retryMost,
+	p := &publisher{ctx: ctx, db: db, kv: kv, sign: sign, log: log, first: retryFirst, most: retryMost,
 		pending: map[object]uint64{}}
+	if sign != nil {
+		p.ver = sign.Verifier()
+	}
+	return p
 }
 
 // publish publishes an object that a request has just changed, and
@@ -196,7 +201,7 @@ func (p *publisher) manifest(ctx context.Context) (*catalogsig.Manifest, uint64,
 	if err != nil {
 		return nil, 0, fmt.Errorf("read the catalog manifest: %w", err)
 	}
-	m, err := p.sign.Verifier().OpenManifest(e.Value())
+	m, err := p.ver.OpenManifest(e.Value())
 	if err != nil {
 		p.log.Warn("api: the catalog manifest is not HQ's; replacing it", "err", err)
 		return nil, e.Revision(), nil
@@ -237,7 +242,7 @@ func (p *publisher) payload(ctx context.Context, key string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	env, err := p.sign.Verifier().Open(key, e.Value())
+	env, err := p.ver.Open(key, e.Value())
 	if err != nil {
 		return nil, false
 	}
