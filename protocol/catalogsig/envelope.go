@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -300,8 +302,8 @@ type Catalog struct {
 // bucket gives a nil Catalog and no error.
 func (v *Verifier) Verify(keys map[string][]byte, applied uint64) (*Catalog, error) {
 	opened := make(map[string]*Envelope, len(keys))
-	for k, val := range keys {
-		e, err := v.Open(k, val)
+	for _, k := range slices.Sorted(maps.Keys(keys)) { // the same state, the same reason
+		e, err := v.Open(k, keys[k])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
@@ -327,7 +329,8 @@ func (v *Verifier) Verify(keys map[string][]byte, applied uint64) (*Catalog, err
 		return nil, fmt.Errorf("manifest %d: %w (%d)", m.Seq, ErrRollback, applied)
 	}
 	cat := &Catalog{Seq: m.Seq, Entries: make(map[string][]byte, len(m.Entries))}
-	for k, h := range m.Entries {
+	for _, k := range slices.Sorted(maps.Keys(m.Entries)) {
+		h := m.Entries[k]
 		e, ok := opened[k]
 		if !ok {
 			return nil, fmt.Errorf("%s: missing: %w %d", k, ErrMismatch, m.Seq)
