@@ -229,7 +229,8 @@ var testSigner = catalogsig.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte
 // keys returns the catalog an agent would take from the bucket: each key
 // and its document, as the manifest vouches for them. It fails the test
 // when the bucket holds anything else: a value HQ did not sign, a key the
-// manifest does not list, a key it lists with another document.
+// manifest does not list, a key it lists with another document. Half a
+// publish reads as an empty catalog.
 func (e *env) keys() map[string]string {
 	e.t.Helper()
 	ctx := context.Background()
@@ -247,6 +248,9 @@ func (e *env) keys() map[string]string {
 	}
 	out := map[string]string{}
 	cat, err := e.signer.Verifier().Verify(raw, 0)
+	if errors.Is(err, catalogsig.ErrPending) {
+		return out // half a publish, seen by a poll: nothing an agent would apply yet
+	}
 	if err != nil {
 		e.t.Fatalf("the bucket is not a signed catalog: %v", err)
 	}
