@@ -28,8 +28,8 @@ const (
 )
 
 // publisher puts what the database holds of an object into the catalog
-// bucket, signed, with the manifest that lists it. A key whose publish failed is pending, and retried in the
-// background until it is published.
+// bucket, signed, with the manifest that lists it. A key whose publish
+// failed is pending, and retried in the background until it is published.
 type publisher struct {
 	ctx  context.Context // ends the retries
 	db   *store.DB
