@@ -42,6 +42,8 @@ pids+=($!)
 waitfor "$hq_http" "${pids[-1]}" "$dir/cloud.log"
 bin/posoffer-cloud catalog push --config "$dir/cloud.yaml" --file deploy/sample/catalog.yaml
 echo "HQ ready: NATS on $hq_nats, HTTP on http://$hq_http"
+# The store checks every catalog against HQ's public key.
+bin/posoffer-cloud catalog key --config "$dir/cloud.yaml" > "$dir/catalog.pub"
 
 head -c 32 /dev/urandom > "$dir/tenant.key"
 # A serial cable without hardware: the agent gets one end, the till the other.
@@ -60,7 +62,7 @@ firmware_dir: $PWD/firmware-configs
 serial:
   - {terminal: t20, port: $dir/tty-agent, model: hikari-kv300}
 discovery: {advertise: false}
-cloud: {nats_url: "nats://$hq_nats"}
+cloud: {nats_url: "nats://$hq_nats", catalog_key_file: "$dir/catalog.pub"}
 YAML
 bin/posoffer-agent run --config "$dir/agent.yaml" 2> "$dir/agent.log" &
 pids+=($!)

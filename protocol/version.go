@@ -26,4 +26,8 @@ package protocol
 //     discrepancy (posoffer.v1.events.{store}.discrepancy) records each
 //     claim honoured in part. An HQ older than this terminates discrepancy
 //     events (logged, not stored) and stores the rest: upgrade HQ first.
+//   - 1: 2026-12-03: signed catalogs (package catalogsig): every
+//     POSOFFER_CATALOG value is a signed value and the key "manifest"
+//     lists the catalog. No bump: an agent built before this refuses the
+//     signed values as not JSON and keeps its catalog, so it fails safe.
 const Version = 1

@@ -94,6 +94,14 @@ type Serial struct {
 type Cloud struct {
 	NATSURL   string `yaml:"nats_url"`
 	CredsFile string `yaml:"creds_file"`
+	// CatalogKeyFile is HQ's catalog public key (PEM, from posoffer-cloud
+	// catalog key): a catalog from HQ is served only when it verifies
+	// against it. Required with nats_url.
+	CatalogKeyFile string `yaml:"catalog_key_file"`
+	// AllowUnsignedCatalog serves what HQ's catalog bucket holds without
+	// checking who wrote it, instead of a catalog_key_file: for a test
+	// bench, never for a store.
+	AllowUnsignedCatalog bool `yaml:"allow_unsigned_catalog"`
 	// MaxOutbox is how many events wait for HQ before impressions are
 	// dropped; checkouts and redemptions are never dropped.
 	MaxOutbox int64 `yaml:"max_outbox"`
@@ -367,6 +375,14 @@ func (c *Config) validate(p *problems) {
 				break
 			}
 		}
+	}
+	switch {
+	case c.Cloud.CatalogKeyFile != "" && c.Cloud.AllowUnsignedCatalog:
+		p.at("cloud.allow_unsigned_catalog", "must be false with a cloud.catalog_key_file: catalogs are checked or not")
+	case c.Cloud.NATSURL != "" && c.Cloud.CatalogKeyFile == "" && !c.Cloud.AllowUnsignedCatalog:
+		p.at("cloud.catalog_key_file", "is required with cloud.nats_url: HQ's catalog public key, "+
+			"which posoffer-cloud catalog key prints; without it anyone who can write to HQ's catalog bucket "+
+			"could change this store's offers (a test bench may set cloud.allow_unsigned_catalog: true instead)")
 	}
 	if c.Cloud.MaxOutbox < 1000 {
 		p.at("cloud.max_outbox", "must be at least 1000, got %d", c.Cloud.MaxOutbox)

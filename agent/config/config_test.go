@@ -107,3 +107,35 @@ func TestDeployedSampleIsTheEmbeddedOne(t *testing.T) {
 		t.Fatal("deploy/posoffer-agent.yaml differs from agent/config/sample.yaml; copy the sample over it")
 	}
 }
+
+// A store with a cloud checks HQ's catalogs unless told, in so many
+// words, not to; the sample, given a cloud, is refused until it names the
+// key.
+func TestCatalogKeyRequiredWithCloud(t *testing.T) {
+	const base = "version: 1\nstore: s001\ndata_dir: /d\ntenant_key_file: /k\n"
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"no key", base + "cloud: {nats_url: 'nats://hq:4222'}\n", "cloud.catalog_key_file: is required with cloud.nats_url"},
+		{"both", base + "cloud: {nats_url: 'nats://hq:4222', catalog_key_file: /k.pub, allow_unsigned_catalog: true}\n",
+			"cloud.allow_unsigned_catalog: must be false"},
+		{"sample given a cloud", strings.Replace(string(Sample), `nats_url: ""`, `nats_url: "nats://hq:4222"`, 1),
+			"cloud.catalog_key_file: is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("agent.yaml", []byte(tc.doc))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	for _, doc := range []string{
+		base + "cloud: {nats_url: 'nats://hq:4222', catalog_key_file: /k.pub}\n",
+		base + "cloud: {nats_url: 'nats://hq:4222', allow_unsigned_catalog: true}\n",
+		base, // no cloud, no key
+	} {
+		if _, err := Parse("agent.yaml", []byte(doc)); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+}

@@ -39,6 +39,7 @@ var (
 
 	keyCatalog    = []byte("catalog")
 	keyCatalogRev = []byte("catalog_revision")
+	keyHQCatalog  = []byte("hq_catalog_seq") // the newest signed catalog from HQ ever applied
 	keyDepth      = []byte("outbox_depth")
 	keyDropped    = []byte("dropped_impressions")
 )
@@ -115,6 +116,31 @@ func (s *Store) Catalog() (revision int64, doc []byte, err error) {
 		return nil
 	})
 	return revision, doc, err
+}
+
+// SetHQCatalogSeq records the sequence of a signed catalog from HQ just
+// applied, unless a newer one was recorded: the floor below which HQ's
+// catalogs are refused as replays, kept apart from the catalog served,
+// which a catalog_file replaces at each start.
+func (s *Store) SetHQCatalogSeq(seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if get64(m.Get(keyHQCatalog)) >= seq {
+			return nil
+		}
+		return m.Put(keyHQCatalog, u64(seq))
+	})
+}
+
+// HQCatalogSeq returns the newest sequence SetHQCatalogSeq recorded, 0
+// for none.
+func (s *Store) HQCatalogSeq() (uint64, error) {
+	var seq uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		seq = get64(tx.Bucket(bucketMeta).Get(keyHQCatalog))
+		return nil
+	})
+	return seq, err
 }
 
 // Profile returns a customer's profile, or nil for a customer not seen yet.

@@ -102,7 +102,7 @@ func BenchmarkDrain(b *testing.B) {
 
 	// The uplink draining the backlog.
 	start = time.Now()
-	u, err := Start(Options{URL: url, Store: storeID, DB: db, Apply: func(int64, []byte) error { return nil }})
+	u, err := Start(Options{URL: url, Store: storeID, DB: db, Apply: func(int64, []byte) error { return nil }, AllowUnsigned: true})
 	if err != nil {
 		b.Fatal(err)
 	}

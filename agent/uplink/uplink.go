@@ -15,10 +15,16 @@
 //   - A catalog from HQ is applied whole or not at all: one that fails
 //     validation is refused, the agent keeps serving the one it had, and
 //     the heartbeat says why.
+//   - With a CatalogKey, a catalog is applied only when HQ's key signed
+//     every value in the bucket and the manifest vouches for each key it
+//     serves, and never when it is older than the one served
+//     (catalogsig.Verifier.Verify). A refusal is counted in
+//     posoffer_catalog_refused_total by reason.
 package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +42,7 @@ import (
 
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
 // Options configure an Uplink.
@@ -51,6 +58,13 @@ type Options struct {
 	Apply func(revision int64, doc []byte) error
 	// Catalog returns the revision of the catalog being served.
 	Catalog func() int64
+	// CatalogKey is HQ's catalog public key: only catalogs it signed are
+	// applied, and their revision is their manifest's sequence. Required
+	// unless AllowUnsigned.
+	CatalogKey ed25519.PublicKey
+	// AllowUnsigned applies whatever the catalog bucket holds, with the
+	// bucket's revision: for a test bench, never a store.
+	AllowUnsigned bool
 
 	Heartbeat time.Duration // between heartbeats; 0: 10s
 	AckWait   time.Duration // for the stream's acknowledgement of a publish; 0: 10s
@@ -71,8 +85,10 @@ type Uplink struct {
 	rejected atomic.Pointer[string] // why the last catalog from HQ was refused
 	profiles atomic.Pointer[jetstream.KeyValue]
 
+	verifier  *catalogsig.Verifier // nil: AllowUnsigned
 	published prometheus.Counter
 	failures  prometheus.Counter
+	refused   *prometheus.CounterVec // catalogs from HQ refused, by reason
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -94,6 +110,14 @@ func Start(opts Options) (*Uplink, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	u := &Uplink{opts: opts, log: opts.Logger, kick: make(chan struct{}, 1), beat: make(chan struct{}, 1)}
+	switch {
+	case len(opts.CatalogKey) == ed25519.PublicKeySize:
+		u.verifier = catalogsig.NewVerifier(opts.CatalogKey)
+	case len(opts.CatalogKey) != 0:
+		return nil, fmt.Errorf("hq catalog key: %d bytes, not an ed25519 public key", len(opts.CatalogKey))
+	case !opts.AllowUnsigned:
+		return nil, errors.New("hq catalog key: none given; catalogs from hq cannot be checked")
+	}
 	no := []nats.Option{
 		nats.Name("posoffer-agent-" + opts.Store),
 		nats.MaxReconnects(-1),
@@ -132,8 +156,11 @@ func Start(opts Options) (*Uplink, error) {
 		Help: "Events HQ's stream has acknowledged and the outbox has let go."})
 	u.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_uplink_failures_total",
 		Help: "Attempts to drain the outbox that failed (HQ unreachable or refusing)."})
+	u.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_catalog_refused_total",
+		Help: "States of HQ's catalog bucket refused, by reason: unsigned, unknown_signer, bad_signature, " +
+			"wrong_key, malformed, no_manifest, mismatch, rollback, invalid (fails validation)."}, []string{"reason"})
 	if opts.Registry != nil {
-		for _, c := range []prometheus.Collector{u.published, u.failures,
+		for _, c := range []prometheus.Collector{u.published, u.failures, u.refused,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_uplink_connected", Help: "1 while connected to HQ's NATS."},
 				func() float64 {
 					if nc.IsConnected() {
@@ -414,23 +441,101 @@ func (u *Uplink) watchOnce(ctx context.Context) error {
 	}
 }
 
-// apply assembles the bucket's keys into a catalog document and hands it
-// to Options.Apply, unless it is the revision being served.
+// apply makes the bucket's state the catalog served, when it is a
+// catalog that may be served: signed by HQ and newer than the one served
+// (or, with AllowUnsigned, any other revision). Otherwise it keeps the
+// catalog served, and says why.
 func (u *Uplink) apply(keys map[string][]byte, revision uint64) {
+	if u.verifier == nil {
+		u.applyUnsigned(keys, revision)
+		return
+	}
+	var served uint64
+	if u.opts.Catalog != nil {
+		served = uint64(max(u.opts.Catalog(), 0))
+	}
+	// The floor is the newest catalog from HQ ever applied, also when a
+	// catalog_file is served since the last start.
+	floor, err := u.opts.DB.HQCatalogSeq()
+	if err != nil {
+		u.log.Error("catalog from hq not checked: the store cannot say which was the last", "err", err)
+		return
+	}
+	floor = max(floor, served)
+	cat, err := u.verifier.Verify(keys, floor)
+	switch {
+	case errors.Is(err, catalogsig.ErrPending):
+		u.log.Debug("catalog from hq half published; waiting for its manifest", "why", err)
+		return
+	case err != nil:
+		u.refuse(catalogsig.Reason(err), 0, err)
+		return
+	case cat == nil: // an empty bucket: HQ has published nothing yet
+		return
+	case cat.Seq == served:
+		if u.Rejected() != "" {
+			u.rejected.Store(nil)
+			u.log.Info("catalog bucket holds the catalog served again", "revision", served)
+			u.beatNow()
+		}
+		return
+	}
+	doc, err := catalogDoc(cat.Entries, int64(cat.Seq))
+	if err == nil {
+		err = u.opts.Apply(int64(cat.Seq), doc)
+	}
+	if err != nil {
+		u.refuse("invalid", cat.Seq, err)
+		return
+	}
+	if err := u.opts.DB.SetHQCatalogSeq(cat.Seq); err != nil {
+		u.log.Error("catalog sequence not recorded", "seq", cat.Seq, "err", err)
+	}
+	u.applied(cat.Seq)
+}
+
+// applyUnsigned applies the bucket's keys unchecked, unless it is the
+// revision being served; a signed value counts as its payload, and the
+// manifest is left out.
+func (u *Uplink) applyUnsigned(keys map[string][]byte, revision uint64) {
 	if revision == 0 || (u.opts.Catalog != nil && u.opts.Catalog() == int64(revision)) {
 		return
 	}
-	doc, err := catalogDoc(keys, int64(revision))
+	docs := make(map[string][]byte, len(keys))
+	for k, v := range keys {
+		if k == catalogsig.ManifestKey {
+			continue
+		}
+		if e, err := catalogsig.Decode(v); err == nil {
+			v = e.Payload
+		}
+		docs[k] = v
+	}
+	doc, err := catalogDoc(docs, int64(revision))
 	if err == nil {
 		err = u.opts.Apply(int64(revision), doc)
 	}
 	if err != nil {
-		msg := fmt.Sprintf("catalog revision %d from hq refused: %v", revision, err)
-		u.rejected.Store(&msg)
-		u.log.Error("catalog from hq refused; serving the previous one", "revision", revision, "err", err)
-		u.beatNow()
+		u.refuse("invalid", revision, err)
 		return
 	}
+	u.applied(revision)
+}
+
+// refuse keeps the catalog served and reports why the bucket's state is
+// not applied: on /status, in the heartbeat, in the log and the counter.
+func (u *Uplink) refuse(reason string, revision uint64, err error) {
+	u.refused.WithLabelValues(reason).Inc()
+	msg := fmt.Sprintf("catalog from hq refused (%s): %v", reason, err)
+	if revision != 0 {
+		msg = fmt.Sprintf("catalog revision %d from hq refused (%s): %v", revision, reason, err)
+	}
+	u.rejected.Store(&msg)
+	u.log.Error("catalog from hq refused; serving the previous one", "reason", reason, "revision", revision, "err", err)
+	u.beatNow()
+}
+
+func (u *Uplink) applied(revision uint64) {
 	u.rejected.Store(nil)
 	u.log.Info("catalog from hq applied", "revision", revision)
 	u.beatNow()

@@ -52,7 +52,7 @@ func TestDrainRecoversFromLostAcknowledgements(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, err := Start(Options{URL: srv.ClientURL(), Store: "s1", DB: db, Batch: 5, Heartbeat: time.Hour,
-		AckWait: 300 * time.Millisecond, Apply: func(int64, []byte) error { return nil }})
+		AckWait: 300 * time.Millisecond, Apply: func(int64, []byte) error { return nil }, AllowUnsigned: true})
 	if err != nil {
 		t.Fatal(err)
 	}

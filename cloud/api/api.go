@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
 // Prefix is where the API lives: mount the handler New returns on it.
@@ -26,6 +27,9 @@ type Options struct {
 	// Catalog is the catalog bucket (protocol.CatalogBucket), where
 	// changes are published to the stores. Required.
 	Catalog jetstream.KeyValue
+	// Signer signs what is published to Catalog (HQ's catalog signing
+	// key); agents refuse what it did not sign. Required with Catalog.
+	Signer *catalogsig.Signer
 	// Logger receives what goes wrong inside; nil discards it.
 	Logger *slog.Logger
 	// Clock is the time; nil is time.Now.
@@ -77,7 +81,7 @@ func newServer(opts Options) *server {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s.pub = newPublisher(ctx, opts.DB, opts.Catalog, s.log)
+	s.pub = newPublisher(ctx, opts.DB, opts.Catalog, opts.Signer, s.log)
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

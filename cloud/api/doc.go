@@ -36,4 +36,9 @@
 //   - A key is published from what the database holds at the time, which is
 //     read again after the put: however two changes of one object race,
 //     in one process or across HQ replicas, the bucket ends with the newer.
+//   - Everything written to the bucket is signed with HQ's catalog key
+//     (Options.Signer), and every publish ends with a signed manifest of
+//     the whole catalog, written by compare-and-set so that concurrent
+//     publishers do not drop each other's keys; keys are deleted only
+//     after the manifest that drops them (protocol/catalogsig).
 package api

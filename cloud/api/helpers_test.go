@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/store/storetest"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
 // t0 is a Sunday morning in UTC.
@@ -34,6 +36,7 @@ type env struct {
 	db      *store.DB
 	bucket  jetstream.KeyValue // the real catalog bucket
 	kv      *flakyKV           // what the API publishes through
+	signer  *catalogsig.Signer // HQ's catalog signing key
 	s       *server
 	srv     *httptest.Server
 	clock   *clock
@@ -72,6 +75,20 @@ func (k *flakyKV) Put(ctx context.Context, key string, value []byte) (uint64, er
 		return 0, errBroken
 	}
 	return k.KeyValue.Put(ctx, key, value)
+}
+
+func (k *flakyKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if k.broken.Load() {
+		return 0, errBroken
+	}
+	return k.KeyValue.Create(ctx, key, value, opts...)
+}
+
+func (k *flakyKV) Update(ctx context.Context, key string, value []byte, last uint64) (uint64, error) {
+	if k.broken.Load() {
+		return 0, errBroken
+	}
+	return k.KeyValue.Update(ctx, key, value, last)
 }
 
 func (k *flakyKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
@@ -115,7 +132,8 @@ func newEnv(t testing.TB, open storetest.Opener) *env {
 	t.Helper()
 	e := &env{t: t, db: open(t), bucket: startBucket(t), clock: &clock{t: t0}}
 	e.kv = &flakyKV{KeyValue: e.bucket}
-	e.s = newServer(Options{DB: e.db, Catalog: e.kv, Clock: e.clock.now, Context: t.Context()})
+	e.signer = testSigner
+	e.s = newServer(Options{DB: e.db, Catalog: e.kv, Signer: e.signer, Clock: e.clock.now, Context: t.Context()})
 	e.s.pub.first, e.s.pub.most = 20*time.Millisecond, 100*time.Millisecond
 	e.srv = httptest.NewServer(e.s)
 	t.Cleanup(e.srv.Close)
@@ -205,11 +223,18 @@ func (e *env) fails(method, path, token, body string, status int, code string, m
 	}
 }
 
-// keys returns the catalog bucket's keys and values.
+// testSigner is HQ's catalog signing key in tests.
+var testSigner = catalogsig.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
+
+// keys returns the catalog an agent would take from the bucket: each key
+// and its document, as the manifest vouches for them. It fails the test
+// when the bucket holds anything else: a value HQ did not sign, a key the
+// manifest does not list, a key it lists with another document. Half a
+// publish reads as an empty catalog.
 func (e *env) keys() map[string]string {
 	e.t.Helper()
 	ctx := context.Background()
-	out := map[string]string{}
+	raw := map[string][]byte{}
 	lister, err := e.bucket.ListKeys(ctx)
 	if err != nil {
 		e.t.Fatal(err)
@@ -219,7 +244,24 @@ func (e *env) keys() map[string]string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		out[k] = string(v.Value())
+		raw[k] = v.Value()
+	}
+	out := map[string]string{}
+	cat, err := e.signer.Verifier().Verify(raw, 0)
+	if errors.Is(err, catalogsig.ErrPending) {
+		return out // half a publish, seen by a poll: nothing an agent would apply yet
+	}
+	if err != nil {
+		e.t.Fatalf("the bucket is not a signed catalog: %v", err)
+	}
+	if cat == nil {
+		return out
+	}
+	if len(raw) != len(cat.Entries)+1 {
+		e.t.Fatalf("the bucket holds %d keys besides the manifest, which lists %d", len(raw)-1, len(cat.Entries))
+	}
+	for k, v := range cat.Entries {
+		out[k] = string(v)
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,7 +36,15 @@ type Config struct {
 	HTTP    HTTP   `yaml:"http"`
 	NATS    NATS   `yaml:"nats"`
 	DB      string `yaml:"db"` // empty: SQLite in data_dir; or postgres://...
+	// CatalogSigningKeyFile is HQ's ed25519 key that signs every catalog
+	// it publishes (PEM, PKCS #8), made at first use; empty is
+	// DefaultCatalogSigningKey in data_dir.
+	CatalogSigningKeyFile string `yaml:"catalog_signing_key_file"`
 }
+
+// DefaultCatalogSigningKey is the name of the catalog signing key in
+// data_dir when catalog_signing_key_file is empty.
+const DefaultCatalogSigningKey = "catalog-signing.pem"
 
 // HTTP is the HQ API and dashboard listener.
 type HTTP struct {
@@ -108,6 +117,9 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(problems, "\n"))
+	}
+	if cfg.CatalogSigningKeyFile == "" {
+		cfg.CatalogSigningKeyFile = filepath.Join(cfg.DataDir, DefaultCatalogSigningKey)
 	}
 	return &cfg, nil
 }

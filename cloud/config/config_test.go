@@ -44,3 +44,14 @@ func TestParseRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestCatalogSigningKeyDefault(t *testing.T) {
+	cfg, err := Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\n"))
+	if err != nil || cfg.CatalogSigningKeyFile != "/d/catalog-signing.pem" {
+		t.Fatalf("default key file %q (%v)", cfg.CatalogSigningKeyFile, err)
+	}
+	cfg, err = Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\ncatalog_signing_key_file: /k.pem\n"))
+	if err != nil || cfg.CatalogSigningKeyFile != "/k.pem" {
+		t.Fatalf("key file %q (%v)", cfg.CatalogSigningKeyFile, err)
+	}
+}

@@ -29,3 +29,24 @@ func TestConfigSampleChecks(t *testing.T) {
 		t.Fatalf("a misspelt key: exit %d, stderr %s", code, stderr)
 	}
 }
+
+// An agent with a cloud does not start without HQ's catalog key, nor with
+// a file that is not one; the message names the key to set.
+func TestRunRefusesWithoutCatalogKey(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "tenant.key"), []byte("a-tenant-key-of-some-length\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "not-a-key.pem"), []byte("hello\n"), 0o644)
+	base := "version: 1\nstore: s001\ndata_dir: " + filepath.Join(dir, "data") + "\ntenant_key_file: " +
+		filepath.Join(dir, "tenant.key") + "\nhttp: {listen: '127.0.0.1:0'}\nmqtt: {listen: '127.0.0.1:0'}\ndiscovery: {advertise: false}\n"
+	for name, cloud := range map[string]string{
+		"no key":  "cloud: {nats_url: 'nats://127.0.0.1:1'}\n",
+		"not one": "cloud: {nats_url: 'nats://127.0.0.1:1', catalog_key_file: '" + filepath.Join(dir, "not-a-key.pem") + "'}\n",
+	} {
+		cfg := filepath.Join(dir, "agent.yaml")
+		os.WriteFile(cfg, []byte(base+cloud), 0o644)
+		_, stderr, code := agent(t, "run", "--config", cfg)
+		if code == exitOK || !strings.Contains(stderr, "cloud.catalog_key_file") {
+			t.Errorf("%s: exit %d, stderr %s", name, code, stderr)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,6 +32,7 @@ import (
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/agent/uplink"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
 
@@ -112,8 +114,13 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 		return err
 	}
 	if cfg.Cloud.NATSURL != "" {
+		catalogKey, err := hqCatalogKey(cfg, log)
+		if err != nil {
+			return err
+		}
 		up, err = uplink.Start(uplink.Options{
 			URL: cfg.Cloud.NATSURL, Creds: cfg.Cloud.CredsFile, Store: cfg.Store, Agent: version, DB: db,
+			CatalogKey: catalogKey, AllowUnsigned: cfg.Cloud.AllowUnsignedCatalog,
 			Apply: func(revision int64, doc []byte) error {
 				cat, err := offer.Parse(doc)
 				if err != nil {
@@ -290,6 +297,21 @@ func startSerial(svc *service.Service, serials []serial.Config, reg prometheus.R
 		wg.Go(func() { l.Run(ctx) })
 	}
 	return lines, func() { cancel(); wg.Wait() }, nil
+}
+
+// hqCatalogKey reads HQ's catalog public key: nil, with a warning, when
+// the configuration allows unsigned catalogs instead.
+func hqCatalogKey(cfg *config.Config, log *slog.Logger) (ed25519.PublicKey, error) {
+	if cfg.Cloud.CatalogKeyFile == "" {
+		log.Warn("cloud.allow_unsigned_catalog: catalogs from hq are served unchecked; anyone who can write to the catalog bucket sets this store's offers")
+		return nil, nil
+	}
+	k, err := catalogsig.LoadPublicKey(cfg.Cloud.CatalogKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cloud.catalog_key_file: %w", err)
+	}
+	log.Info("catalogs from hq are checked", "key_id", catalogsig.KeyID(k))
+	return k, nil
 }
 
 // loadCatalog serves the configured catalog file, or else the catalog the

@@ -15,6 +15,7 @@ import (
 	"github.com/posoffer/posoffer/cloud/config"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
 func configCmd(args []string, stdout, stderr io.Writer) int {
@@ -42,8 +43,11 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 // catalog to the stores through the catalog bucket of the configured NATS
 // (which must be running: the embedded one runs inside posoffer-cloud run).
 func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "key" {
+		return catalogKeyCmd(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "push" {
-		fmt.Fprint(stderr, "usage: posoffer-cloud catalog push --config FILE --file CATALOG\n")
+		fmt.Fprint(stderr, "usage: posoffer-cloud catalog push --config FILE --file CATALOG | catalog key --config FILE\n")
 		return exitUsage
 	}
 	var file *string
@@ -61,6 +65,11 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
 		return exitUsage
+	}
+	signer, err := catalogSigner(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return exitFail
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -92,18 +101,21 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	kv, err := js.KeyValue(ctx, protocol.CatalogBucket)
 	if err == nil {
-		err = api.Publish(ctx, db, kv)
+		err = api.Publish(ctx, db, kv, signer)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %d objects saved at HQ, not yet published: %v (has posoffer-cloud run started once?)\n", changed, err)
 		return exitFail
 	}
+	// The revision agents serve it as, and tills' replies carry: the
+	// manifest's sequence.
 	rev := uint64(0)
-	if st, err := kv.Status(ctx); err == nil {
-		if js, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-			rev = js.StreamInfo().State.LastSeq
+	if e, err := kv.Get(ctx, catalogsig.ManifestKey); err == nil {
+		if m, err := signer.Verifier().OpenManifest(e.Value()); err == nil {
+			rev = m.Seq
 		}
 	}
-	fmt.Fprintf(stdout, "%d offers and segments changed; catalog revision %d published\n", changed, rev)
+	fmt.Fprintf(stdout, "%d offers and segments changed; catalog revision %d published, signed by key %s\n",
+		changed, rev, catalogsig.KeyID(signer.Public()))
 	return exitOK
 }

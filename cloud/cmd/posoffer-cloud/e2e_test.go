@@ -24,6 +24,7 @@ import (
 
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
 // These tests run the built posoffer-cloud and posoffer-agent, with the
@@ -38,6 +39,14 @@ import (
 
 var cloudBin, agentBin string
 
+// HQ's catalog signing key in every test (one key, so that tests sharing a
+// NATS server agree on who signs the bucket), and its public half, which
+// every agent is given.
+var (
+	signingKeyFile, catalogPubFile string
+	hqSigner                       *catalogsig.Signer
+)
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "posoffer-cloud-test")
 	if err != nil {
@@ -49,6 +58,19 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
 		}
+	}
+	signingKeyFile, catalogPubFile = filepath.Join(dir, "catalog-signing.pem"), filepath.Join(dir, "catalog.pub")
+	k, err := catalogsig.LoadOrCreateSigningKey(signingKeyFile)
+	if err != nil {
+		panic(err)
+	}
+	hqSigner = catalogsig.NewSigner(k)
+	pub, err := catalogsig.EncodePublicKey(hqSigner.Public())
+	if err != nil {
+		panic(err)
+	}
+	if err := os.WriteFile(catalogPubFile, pub, 0o644); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -98,7 +120,8 @@ func newHQ(t *testing.T, extra string) *hq {
 		h.dsn = pgSchema(t, dsn)
 	}
 	h.config = filepath.Join(h.dir, "cloud.yaml")
-	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {%s%s}\ndb: '%s'\n", filepath.Join(h.dir, "data"), h.http, natsCfg, extra, h.dsn)
+	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {%s%s}\ndb: '%s'\ncatalog_signing_key_file: %s\n",
+		filepath.Join(h.dir, "data"), h.http, natsCfg, extra, h.dsn, signingKeyFile)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +136,8 @@ func newReplica(t *testing.T, first *hq) *hq {
 	t.Helper()
 	h := &hq{dir: t.TempDir(), http: freePort(t), logs: &bytes.Buffer{}, natsURL: first.natsURL, dsn: first.dsn}
 	h.config = filepath.Join(h.dir, "cloud.yaml")
-	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {url: '%s'}\ndb: '%s'\n", filepath.Join(h.dir, "data"), h.http, h.natsURL, h.dsn)
+	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {url: '%s'}\ndb: '%s'\ncatalog_signing_key_file: %s\n",
+		filepath.Join(h.dir, "data"), h.http, h.natsURL, h.dsn, signingKeyFile)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +359,8 @@ func newAgent(t *testing.T, natsURL, catalogFile string) *agent {
 		catalog = "catalog_file: " + f + "\n"
 	}
 	a.config = filepath.Join(a.dir, "agent.yaml")
-	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s'}\n",
-		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL)
+	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', catalog_key_file: '%s'}\n",
+		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, catalogPubFile)
 	os.WriteFile(a.config, []byte(cfg), 0o644)
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })

@@ -9,7 +9,12 @@
 //
 //	posoffer-cloud catalog push --config FILE --file catalog.yaml
 //
-// publishes a catalog file to every store;
+// publishes a catalog file to every store, signed with HQ's catalog
+// signing key, whose public half
+//
+//	posoffer-cloud catalog key --config FILE
+//
+// prints for the agents' cloud.catalog_key_file;
 //
 //	posoffer-cloud token create --config FILE --role admin|analyst
 //
@@ -49,7 +54,8 @@ const usage = `usage: posoffer-cloud <command> [flags]
 
 commands:
   run            --config FILE: run HQ: ingest, the API on /api/v1 and the dashboard on /
-  catalog push   --config FILE --file CATALOG: publish a catalog file to every store
+  catalog push   --config FILE --file CATALOG: publish a catalog file to every store, signed
+  catalog key    --config FILE: print the public key agents check catalogs with (cloud.catalog_key_file)
   redemptions    --config FILE [--store ID] [--limit N]: the newest redemptions, and totals per offer
   token create   --config FILE --role admin|analyst [--name LABEL]: a token for the API and the dashboard
   token list     --config FILE: the tokens, never their secrets

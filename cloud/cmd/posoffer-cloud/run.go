@@ -96,6 +96,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	signer, err := catalogSigner(cfg)
+	if err != nil {
+		return err
+	}
 	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
 	if err != nil {
 		return err
@@ -125,7 +129,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// The database is the catalog's truth: a change saved just before a
 	// crash, and never published, reaches the stores now.
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	if err := api.Publish(pctx, db, kv); err != nil {
+	if err := api.Publish(pctx, db, kv, signer); err != nil {
 		log.Warn("catalog not republished at start; POST /api/v1/publish retries it", "err", err)
 	}
 	cancel()
@@ -159,7 +163,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// The API on /api/v1/; the dashboard, which asks the API whose token a
 	// browser holds, on every other path.
-	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Logger: log.With("component", "api"), Context: ctx})
+	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Signer: signer, Logger: log.With("component", "api"), Context: ctx})
 	mux.Handle(api.Prefix, hqAPI)
 	mux.Handle("/", web.New(web.Options{API: hqAPI, Logger: log.With("component", "web")}))
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

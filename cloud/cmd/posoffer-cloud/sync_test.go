@@ -254,8 +254,9 @@ func TestCatalogFromHQ(t *testing.T) {
 	}
 	t.Logf("catalog change reached the agent's replies in %v", time.Since(start).Round(time.Millisecond))
 
-	// An offer HQ's checks would refuse, put straight into the bucket: the
-	// agent refuses the catalog whole and keeps serving the last one.
+	// An offer HQ's checks would refuse, signed with HQ's key and put
+	// straight into the bucket: the agent refuses the catalog whole and
+	// keeps serving the last one.
 	nc, err := nats.Connect(h.natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -265,14 +266,14 @@ func TestCatalogFromHQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv.Put(context.Background(), "offer.broken", []byte(`{"id":"broken","status":"active","reward":{"type":"percent_off","percent":250}}`))
+	hqWrite(t, kv, "offer.broken", []byte(`{"id":"broken","status":"active","reward":{"type":"percent_off","percent":250}}`))
 	if !waitFor(3*time.Second, func() bool { return strings.Contains(agentStatus(t, a), "catalog_rejected") }) {
 		t.Errorf("status does not report the refused catalog: %s", agentStatus(t, a))
 	}
 	if got, r := offered("b4"); got != "hq-ten" || r != rev {
 		t.Errorf("after a bad catalog the agent offers %q (catalog %d), want hq-ten (catalog %d)", got, r, rev)
 	}
-	kv.Delete(context.Background(), "offer.broken")
+	hqWrite(t, kv, "offer.broken", nil)
 	nc.Close()
 	if !waitFor(3*time.Second, func() bool { return !strings.Contains(agentStatus(t, a), "catalog_rejected") }) {
 		t.Errorf("status still reports a refused catalog once it is fixed: %s", agentStatus(t, a))
