@@ -45,6 +45,8 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-30s} ./protocol/offer/
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $${FUZZTIME:-30s} ./protocol/offer/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-30s} ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzContainsCardData$$' -fuzztime $${FUZZTIME:-30s} ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzAgentToHQ$$' -fuzztime $${FUZZTIME:-30s} ./internal/conformance/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $${FUZZTIME:-30s} ./protocol/frame/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeKV$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
