@@ -175,7 +175,7 @@ func TestAgentEventsStoreInSQLite(t *testing.T) {
 	a := newAgent(t)
 	long := func(s string, n int) string { return strings.Repeat(s, n/len(s)) }
 	edits := map[string]func(m map[string]any){
-		"plain": nil,
+		"plain":                    nil,
 		"no customer, no currency": func(m map[string]any) { delete(m, "customer"); delete(m, "currency") },
 		"text at its limits": func(m map[string]any) {
 			m["txn"] = long("t", 64)
