@@ -94,7 +94,7 @@ func TestAgentRefusesCardNumbers(t *testing.T) {
 		return msg
 	}
 	overMQTT := map[string]string{
-		"c1": checkout("c1", `"sku":"C","name":"`+pans[0]+`"`),                           // bare, in a name
+		"c1": checkout("c1", `"sku":"C","name":"`+pans[0]+`"`),                          // bare, in a name
 		"c2": checkout("c2", `"sku":"5555 5555 5555 4444"`),                             // grouped, in a sku
 		"c3": checkout("c3", `"sku":"C","brand":"%B`+luhnFails+`^DOE/JOHN^2512101000"`), // track 1, no end sentinel
 		"c4": checkout("c4", `"sku":"C","name":"\u0033782822463\u00310005"`),            // escaped digits
