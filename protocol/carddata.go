@@ -48,7 +48,7 @@ func ContainsCardData(b []byte) bool {
 			for i+n < len(b) && isDigit(b[i+n]) {
 				n++
 			}
-			if isBarePAN(b[i:i+n]) || isBareTrack2(b[i:], n) || n == 4 && isGroupedPAN(b[i:]) {
+			if isBarePAN(b[i:i+n]) || isBareTrack2(b[i:], n) || n == 4 && isGroupedPAN(b[i:], b[:i]) {
 				return true
 			}
 			i += n - 1 // the run is done with
@@ -167,14 +167,20 @@ func isBarePAN(run []byte) bool {
 }
 
 // isGroupedPAN reports whether b, which starts with a maximal run of four
-// digits, is a card number written in groups: 4-4-4-4 with an optional
-// fifth group of 1 to 3 digits, 4-4-4-3, or Amex's 4-6-5, separated by the
-// same single space or dash.
-func isGroupedPAN(b []byte) bool {
+// digits and follows before, is a card number written in groups: 4-4-4-4
+// with an optional fifth group of 1 to 3 digits, 4-4-4-3, or Amex's
+// 4-6-5, separated by the same single space or dash. The number stands
+// alone: no letter or digit right after it or right before it, nor
+// before a dash before it, so the groups of a UUID (hex, dashed, 8-4-4-4-12)
+// are never taken for one.
+func isGroupedPAN(b, before []byte) bool {
 	if len(b) < 5 || b[4] != ' ' && b[4] != '-' {
 		return false
 	}
 	sep := b[4]
+	if n := len(before); n > 0 && (isAlnum(before[n-1]) || before[n-1] == '-' && n > 1 && isAlnum(before[n-2])) {
+		return false
+	}
 	var (
 		pan    [maxPAN]byte
 		n      int
@@ -191,6 +197,9 @@ func isGroupedPAN(b []byte) bool {
 		ng++
 		i += g
 		if i+1 >= len(b) || b[i] != sep || !isDigit(b[i+1]) {
+			if i < len(b) && isAlnum(b[i]) {
+				return false
+			}
 			break
 		}
 		i++
@@ -257,6 +266,8 @@ func luhn(d []byte) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isAlnum(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // digits returns how many ASCII digits b starts with, counting at most
 // maxPAN+1: enough to tell a card number's length is out of range.

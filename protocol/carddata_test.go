@@ -112,6 +112,11 @@ func TestContainsCardData(t *testing.T) {
 		{"grouped 4-4-4-4, not Luhn", "4111 1111 1111 1112", false},
 		{"mixed separators", "4111 1111-1111 1111", false},
 		{"unix microseconds", `{"at_us":1764756000000000}`, false},
+		{"UUID with decimal groups", `{"id":"0190abcd-4111-1111-1111-1111abcdef01"}`, false},
+		{"UUID ending in decimal groups", `{"id":"0190abcd-ef01-4111-1111-111111111111"}`, false},
+		{"grouped after a dash and a word", "ref-4111 1111 1111 1111", false},
+		{"grouped, then letters", "4111 1111 1111 1111abc", false},
+		{"grouped in JSON", `{"name":"4111-1111-1111-1111"}`, true},
 		{"RFC 3339 time", `{"ts":"2026-11-22T10:00:00.123456789Z"}`, false},
 	}
 	for _, tc := range cases {
