@@ -20,4 +20,8 @@ package protocol
 //   - 1: 2026-11-23: additions older peers ignore, no bump: the
 //     _posoffer._tcp advert and its TXT keys, the per-store counters of a
 //     merged profile, the serial exchange rules for terminal models.
+//   - 1: 2026-12-03: stricter checks, no bump: text without control
+//     characters, 1,024-byte free text, sums capped at MaxAmount, and the
+//     same rules for events (Event.Validate); card numbers without track
+//     sentinels, and bare ones, are card_data.
 const Version = 1

@@ -170,6 +170,9 @@ func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *
 		} else if errors.As(err, &pe) {
 			re = pe.Re
 		}
+		if protocol.ContainsCardData([]byte(re)) {
+			re = "" // the reply must not carry the number back
+		}
 		return s.fail(re, &protocol.Error{Code: protocol.CodeCardData,
 			Message: "the message carries payment-card data; it was refused and not kept"})
 	}
