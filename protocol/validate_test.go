@@ -166,3 +166,18 @@ func TestEventValidate(t *testing.T) {
 		}
 	}
 }
+
+// What HQ's ingest logs when it refuses an event names the event and the
+// field at fault.
+func TestDecodeEventNamesTheField(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"id":"e1","kind":"checkout","store":"s001","at":"2026-11-22T10:00:00Z","txn":"t\u0000","checkout":{"lines":[]}}`:                                                                                                                      "decode event: invalid event e1: txn: must not contain control characters, found U+0000 at byte 1",
+		`{"id":"e2","kind":"checkout","store":"s001","at":"2026-11-22T10:00:00Z","txn":"t","checkout":{"discount":1000000000001}}`:                                                                                                              "decode event: invalid event e2: checkout.discount: must be at most 1000000000000, got 1000000000001",
+		`{"id":"e3","kind":"profile","store":"s001","at":"2026-11-22T10:00:00Z","customer":"abcdefghijklmnopqrstuvwxyz","profile":{"day":"2026-11-22","items":[{"sku":"A","qty":1,"price":1,"category":"` + strings.Repeat("c", 1025) + `"}]}}`: "decode event: invalid event e3: profile.items[0].category: at most 1024 bytes, got 1025",
+	} {
+		_, err := DecodeEvent([]byte(in))
+		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidEvent) {
+			t.Errorf("DecodeEvent: %v\nwant %s", err, want)
+		}
+	}
+}
