@@ -25,23 +25,60 @@ package protocol
 // are therefore found only in track data. A maximal run longer than 19
 // digits is not a card number, and is not searched for one inside.
 //
+// Full-width digits (U+FF10 to U+FF19, as Japanese text often writes
+// numbers) count as digits.
+//
 // The agent runs it on every payload before anything else, and refuses a
 // match with a NAK or CodeCardData without logging, storing or forwarding
-// the bytes. It is a single pass with no allocation.
+// the bytes. It is a single pass with no allocation, unless b holds
+// full-width digits: then it looks again at a copy with ASCII digits.
 func ContainsCardData(b []byte) bool {
+	found, wide := containsCardData(b)
+	if !found && wide {
+		found, _ = containsCardData(narrowDigits(b))
+	}
+	return found
+}
+
+// Full-width digits in UTF-8: EF BC 90 (０) to EF BC 99 (９).
+const wide0, wide1, wideLo, wideHi = 0xef, 0xbc, 0x90, 0x99
+
+func isWideDigit(b []byte, i int) bool {
+	return i+2 < len(b) && b[i] == wide0 && b[i+1] == wide1 && wideLo <= b[i+2] && b[i+2] <= wideHi
+}
+
+// narrowDigits returns a copy of b with full-width digits made ASCII.
+func narrowDigits(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == wide0 && isWideDigit(b, i) {
+			out = append(out, '0'+b[i+2]-wideLo)
+			i += 2
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return out
+}
+
+// containsCardData is ContainsCardData on ASCII digits; wide reports
+// whether b holds full-width digits too.
+func containsCardData(b []byte) (found, wide bool) {
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
+		case c == wide0:
+			wide = wide || isWideDigit(b, i)
 		case c == '%':
 			if isTrack1(b[i:]) {
-				return true
+				return true, wide
 			}
 		case c == ';':
 			if isTrack2(b[i:]) {
-				return true
+				return true, wide
 			}
 		case c == 'B':
 			if isBareTrack1(b[i:]) {
-				return true
+				return true, wide
 			}
 		case isDigit(c):
 			n := 1
@@ -49,12 +86,12 @@ func ContainsCardData(b []byte) bool {
 				n++
 			}
 			if isBarePAN(b[i:i+n]) || isBareTrack2(b[i:], n) || n == 4 && isGroupedPAN(b[i:], b[:i]) {
-				return true
+				return true, wide
 			}
 			i += n - 1 // the run is done with
 		}
 	}
-	return false
+	return false, wide
 }
 
 // Lengths of the ISO/IEC 7813 tracks and of card numbers.

@@ -85,6 +85,11 @@ func TestContainsCardData(t *testing.T) {
 		{"Mir", withCheckDigit("220000000000000"), true},
 		{"Troy", withCheckDigit("979200000000000"), true},
 
+		{"full-width digits", `{"name":"カード ４１１１１１１１１１１１１１１１"}`, true},
+		{"full-width, grouped", "５５５５ ５５５５ ５５５５ ４４４４", true},
+		{"full-width and ASCII mixed", "４１１１111111111111", true},
+		{"full-width JAN", `{"name":"ＪＡＮ ４９０１２３４５６７８９４"}`, false},
+
 		{"ordinary basket", basketJSON, false},
 		{"prices", `{"lines":[{"sku":"A","qty":2,"price":350},{"sku":"B","qty":1,"price":4111111111111}]}`, false},
 		{"empty", "", false},
