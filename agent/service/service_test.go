@@ -102,6 +102,8 @@ func TestBadInputGetsErrorReplies(t *testing.T) {
 		{`{"v":1,"type":"basket","id":"m","txn":"T","customer":"\u0025B4111111111111111^DOE/JOHN^2512101?","lines":[]}`, protocol.CodeCardData},
 		{`{"v":1,"type":"basket","id":"m","txn":"T","coupons":["\u003b4111111111111111=25121010000000000000?"],"lines":[]}`, protocol.CodeCardData},
 		{`{"v":1,"type":"basket","id":"4111111111111111","txn":"T","lines":[]}`, protocol.CodeCardData},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[],"note":"\u0034111111111111111"}`, protocol.CodeCardData},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":0,"price":1,"name":"\u0034111111111111111"}]}`, protocol.CodeCardData},
 		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":1,"price":1,"name":"B4111111111111111^DOE/JOHN^2512"}]}`, protocol.CodeCardData},
 		{strings.Repeat(" ", 70_000) + `{}`, protocol.CodeTooLarge},
 		{`{"v":1,"type":"checkout","id":"m","txn":"T","paid":1,"applied":[{"offer":"nope","discount":1,"points":0}],"lines":[{"sku":"A","qty":1,"price":1}]}`, protocol.CodeBadMessage},
