@@ -30,6 +30,7 @@ test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
 	@test -n "$$POSOFFER_TEST_PG_URL" || { echo "set POSOFFER_TEST_PG_URL (postgres://...)"; exit 2; }
 	$(GO) test $(RACE) -count=1 -run 'TestAgent' ./agent/cmd/posoffer-agent/
 	$(GO) test $(RACE) -count=1 -p 1 ./cloud/...
+	$(GO) test $(RACE) -count=1 -run 'TestAgentEventsStoreAtHQ' ./internal/conformance/
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...

@@ -2,12 +2,17 @@ package conformance
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/posoffer/posoffer/agent/service"
@@ -170,8 +175,9 @@ func TestAgentRefusesWhatHQWouldRefuse(t *testing.T) {
 }
 
 // Checkouts at the edges of every rule are recorded by the agent, and
-// every event they make is stored by HQ's real store on SQLite.
-func TestAgentEventsStoreInSQLite(t *testing.T) {
+// every event they make is stored by HQ's real store on SQLite, and on
+// PostgreSQL when POSOFFER_TEST_PG_URL names one.
+func TestAgentEventsStoreAtHQ(t *testing.T) {
 	a := newAgent(t)
 	long := func(s string, n int) string { return strings.Repeat(s, n/len(s)) }
 	edits := map[string]func(m map[string]any){
@@ -207,25 +213,72 @@ func TestAgentEventsStoreInSQLite(t *testing.T) {
 		}
 		events = append(events, hqAccepts(t, a.take(t))...)
 	}
-	db, err := cloudstore.Open(context.Background(), "", t.TempDir())
+	for name, dsn := range hqDatabases(t) {
+		t.Run(name, func(t *testing.T) {
+			db, err := cloudstore.Open(context.Background(), dsn, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			res, err := db.WriteEvents(context.Background(), events)
+			if err != nil {
+				t.Fatalf("HQ's store refused the agent's events: %v", err)
+			}
+			if res.Added != len(events) {
+				t.Fatalf("stored %d of %d events", res.Added, len(events))
+			}
+			// Once more, one by one, as the ingest would after a refusal:
+			// each is already there.
+			for _, e := range events {
+				if res, err := db.WriteEvents(context.Background(), []*protocol.Event{e}); err != nil || res.Added != 0 {
+					t.Fatalf("rewrite %s: %+v %v", e.ID, res, err)
+				}
+			}
+		})
+	}
+}
+
+// pgEnv names a PostgreSQL that the store test runs against too, as
+// cloud/store's tests do.
+const pgEnv = "POSOFFER_TEST_PG_URL"
+
+// hqDatabases returns the DSNs of HQ's databases to store in: SQLite (""),
+// and PostgreSQL in a schema of its own when pgEnv is set.
+func hqDatabases(t *testing.T) map[string]string {
+	t.Helper()
+	dbs := map[string]string{"sqlite": ""}
+	base := os.Getenv(pgEnv)
+	if base == "" {
+		t.Logf("set %s to a PostgreSQL URL to store in PostgreSQL too", pgEnv)
+		return dbs
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "conformance_" + hex.EncodeToString(b)
+	admin := func(sql string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin("CREATE SCHEMA " + schema)
+	t.Cleanup(func() { admin("DROP SCHEMA " + schema + " CASCADE") })
+	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	res, err := db.WriteEvents(context.Background(), events)
-	if err != nil {
-		t.Fatalf("HQ's store refused the agent's events: %v", err)
-	}
-	if res.Added != len(events) {
-		t.Fatalf("stored %d of %d events", res.Added, len(events))
-	}
-	// Once more, one by one, as the ingest would after a refusal: each is
-	// already there.
-	for _, e := range events {
-		if res, err := db.WriteEvents(context.Background(), []*protocol.Event{e}); err != nil || res.Added != 0 {
-			t.Fatalf("rewrite %s: %+v %v", e.ID, res, err)
-		}
-	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	dbs["postgres"] = u.String()
+	return dbs
 }
 
 // FuzzAgentToHQ generates checkouts, hands them to the agent's real
