@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -247,4 +248,26 @@ func (e *Event) problem() *Error {
 func isDay(s string) bool {
 	t, err := time.Parse(time.DateOnly, s)
 	return err == nil && t.Format(time.DateOnly) == s
+}
+
+// CleanText returns s as text that the rules accept in a field of at most
+// max bytes: control characters (a newline too) become spaces, invalid
+// UTF-8 becomes U+FFFD, and it is cut to max bytes at a character
+// boundary. It is for text the agent writes itself, such as a heartbeat's
+// alarms, which quote error messages of several lines.
+func CleanText(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
 }

@@ -181,3 +181,23 @@ func TestDecodeEventNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanText(t *testing.T) {
+	for in, want := range map[string]string{
+		"catalog refused: 2 problems:\noffer a: x\noffer b: y": "catalog refused: 2 problems: offer a: x offer b: y",
+		"bad \xff byte, NUL \x00, C1 \u0085":                   "bad \ufffd byte, NUL  , C1  ",
+		"ok ☕":                                                 "ok ☕",
+	} {
+		if got := CleanText(in, MaxTextLen); got != want {
+			t.Errorf("CleanText(%q) = %q, want %q", in, got, want)
+		}
+		if text("alarm", CleanText(in, MaxTextLen), MaxTextLen) != nil {
+			t.Errorf("CleanText(%q) is not text", in)
+		}
+	}
+	long := strings.Repeat("名", 400) // 1,200 bytes
+	got := CleanText(long, MaxTextLen)
+	if len(got) != 1023 || text("alarm", got, MaxTextLen) != nil {
+		t.Errorf("CleanText of 1,200 bytes: %d bytes, %v", len(got), text("alarm", got, MaxTextLen))
+	}
+}
