@@ -81,8 +81,11 @@ type Heartbeat struct {
 	Alarms         []string `json:"alarms,omitempty"`
 }
 
-// DecodeEvent parses an event and checks it with Validate. The error
-// wraps ErrInvalidEvent when the event breaks a rule.
+// DecodeEvent parses an event and checks it with Validate, and that it
+// carries no payment card number (ContainsCardData), which the agent
+// refuses before it records anything: an event with one comes from
+// something else, and is not to be stored. The error wraps
+// ErrInvalidEvent when the event breaks a rule; it never quotes the event.
 func DecodeEvent(b []byte) (*Event, error) {
 	var e Event
 	if err := json.Unmarshal(b, &e); err != nil {
@@ -90,6 +93,9 @@ func DecodeEvent(b []byte) (*Event, error) {
 	}
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	if ContainsCardData(b) {
+		return nil, fmt.Errorf("decode event: %w %s: it carries a payment card number", ErrInvalidEvent, e.ID)
 	}
 	return &e, nil
 }

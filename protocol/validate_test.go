@@ -174,6 +174,7 @@ func TestDecodeEventNamesTheField(t *testing.T) {
 		`{"id":"e1","kind":"checkout","store":"s001","at":"2026-11-22T10:00:00Z","txn":"t\u0000","checkout":{"lines":[]}}`:                                                                                                                      "decode event: invalid event e1: txn: must not contain control characters, found U+0000 at byte 1",
 		`{"id":"e2","kind":"checkout","store":"s001","at":"2026-11-22T10:00:00Z","txn":"t","checkout":{"discount":1000000000001}}`:                                                                                                              "decode event: invalid event e2: checkout.discount: must be at most 1000000000000, got 1000000000001",
 		`{"id":"e3","kind":"profile","store":"s001","at":"2026-11-22T10:00:00Z","customer":"abcdefghijklmnopqrstuvwxyz","profile":{"day":"2026-11-22","items":[{"sku":"A","qty":1,"price":1,"category":"` + strings.Repeat("c", 1025) + `"}]}}`: "decode event: invalid event e3: profile.items[0].category: at most 1024 bytes, got 1025",
+		`{"id":"e4","kind":"checkout","store":"s001","at":"2026-11-22T10:00:00Z","txn":"t","checkout":{"lines":[{"sku":"4111111111111111","qty":1,"price":1}]}}`:                                                                                "decode event: invalid event e4: it carries a payment card number",
 	} {
 		_, err := DecodeEvent([]byte(in))
 		if err == nil || err.Error() != want || !errors.Is(err, ErrInvalidEvent) {
