@@ -30,6 +30,7 @@ test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
 	@test -n "$$POSOFFER_TEST_PG_URL" || { echo "set POSOFFER_TEST_PG_URL (postgres://...)"; exit 2; }
 	$(GO) test $(RACE) -count=1 -run 'TestAgent' ./agent/cmd/posoffer-agent/
 	$(GO) test $(RACE) -count=1 -p 1 ./cloud/...
+	$(GO) test $(RACE) -count=1 -run 'TestAgentEventsStoreAtHQ' ./internal/conformance/
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...
@@ -46,6 +47,8 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $${FUZZTIME:-30s} ./protocol/offer/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-30s} ./protocol/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-30s} ./protocol/catalogsig/
+	$(GO) test -run '^$$' -fuzz '^FuzzContainsCardData$$' -fuzztime $${FUZZTIME:-30s} ./protocol/
+	$(GO) test -run '^$$' -fuzz '^FuzzAgentToHQ$$' -fuzztime $${FUZZTIME:-30s} ./internal/conformance/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $${FUZZTIME:-30s} ./protocol/frame/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeKV$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/

@@ -35,9 +35,17 @@ const (
 	// MaxFieldLen is the longest id, re, txn, customer, line sku, coupon
 	// and error code, in bytes.
 	MaxFieldLen = 64
+	// MaxTextLen is the longest line category, brand and name, and hello
+	// model and firmware, in bytes. HQ keeps category and brand, and the
+	// heartbeat's agent version and alarms, to the same length.
+	MaxTextLen = 1024
 	// MaxQty is the largest quantity on a line.
 	MaxQty = 1_000_000
-	// MaxAmount is the largest price or amount of money, in minor units.
+	// MaxAmount is the largest price or amount of money, in minor units,
+	// and the largest sum of them: a line's qty × price, a basket's
+	// subtotal, and a checkout's applied discounts and points each stay
+	// within it. 10^12 is far beyond any basket in any currency, and far
+	// from int64's limit, so HQ's sums over many events do not overflow.
 	MaxAmount = 1_000_000_000_000
 )
 
@@ -78,7 +86,7 @@ func Decode(b []byte) (*Message, error) {
 		e = checkBody(m)
 	}
 	if e != nil {
-		if id != "" && len(id) <= MaxFieldLen {
+		if id != "" && maxLen("id", id) == nil {
 			e.Re = id
 		}
 		// A terminal may put the loyalty id in another field by mistake
@@ -213,7 +221,10 @@ func checkBody(m *Message) *Error {
 			required(m.Type, "id", m.ID),
 			required(m.Type, "txn", m.Txn))
 	case TypeHello:
-		return required(m.Type, "id", m.ID)
+		return firstError(
+			required(m.Type, "id", m.ID),
+			text("model", m.Model, MaxTextLen),
+			text("firmware", m.Firmware, MaxTextLen))
 	case TypeOffers:
 		return checkOffers(m)
 	case TypeAck:
@@ -255,8 +266,8 @@ func checkBasket(m *Message) *Error {
 		if c == "" {
 			return newError(CodeBadMessage, "coupons[%d]: must not be empty", i)
 		}
-		if len(c) > MaxFieldLen {
-			return newError(CodeBadMessage, "coupons[%d]: at most %d bytes, got %d", i, MaxFieldLen, len(c))
+		if e := maxLen("", c); e != nil {
+			return e.in("coupons[%d]", i)
 		}
 	}
 	switch {
@@ -267,8 +278,17 @@ func checkBasket(m *Message) *Error {
 	case len(m.Lines) > MaxLines:
 		return newError(CodeTooLarge, "lines: at most %d lines, got %d", MaxLines, len(m.Lines))
 	}
+	var subtotal int64
 	for i := range m.Lines {
-		if e := checkLine(&m.Lines[i]); e != nil {
+		l := &m.Lines[i]
+		e := checkLine(l.SKU, l.Qty, l.Price, l.Category, l.Brand)
+		if e == nil {
+			e = text("name", l.Name, MaxTextLen)
+		}
+		if e == nil {
+			e = addAmount(&subtotal, l.Qty*l.Price, "price", "the subtotal (the sum of qty × price)")
+		}
+		if e != nil {
 			return e.in("lines[%d]", i)
 		}
 	}
@@ -285,12 +305,15 @@ func checkBasket(m *Message) *Error {
 	if e := amount("paid", *m.Paid); e != nil {
 		return e
 	}
+	var discount, points int64
 	for i := range m.Applied {
 		a := &m.Applied[i]
 		if e := firstError(
 			offerID("offer", a.Offer),
 			amount("discount", a.Discount),
 			amount("points", a.Points),
+			addAmount(&discount, a.Discount, "discount", "the sum of the applied discounts"),
+			addAmount(&points, a.Points, "points", "the sum of the applied points"),
 		); e != nil {
 			return e.in("applied[%d]", i)
 		}
@@ -299,16 +322,6 @@ func checkBasket(m *Message) *Error {
 		m.Applied = nil
 	}
 	return nil
-}
-
-func checkLine(l *Line) *Error {
-	if l.SKU == "" {
-		return newError(CodeBadMessage, "sku: required")
-	}
-	return firstError(
-		maxLen("sku", l.SKU),
-		inRange("qty", l.Qty, 1, MaxQty),
-		amount("price", l.Price))
 }
 
 func checkOffers(m *Message) *Error {
@@ -374,7 +387,11 @@ func checkOffer(o *Offer) *Error {
 // in puts the path of the object that holds the field in front of e's
 // message: "qty: ..." in lines[2] becomes "lines[2].qty: ...".
 func (e *Error) in(format string, a ...any) *Error {
-	e.Message = fmt.Sprintf(format, a...) + "." + e.Message
+	sep := "."
+	if strings.HasPrefix(e.Message, "[") || strings.HasPrefix(e.Message, ":") {
+		sep = "" // an index, or the holder itself: lines[2], lines: ...
+	}
+	e.Message = fmt.Sprintf(format, a...) + sep + e.Message
 	return e
 }
 
@@ -390,14 +407,9 @@ func required(typ, name, s string) *Error {
 	return maxLen(name, s)
 }
 
-// maxLen checks the length of a text field. It reports the length, never
-// the text: the field may be the customer's loyalty id.
-func maxLen(name, s string) *Error {
-	if len(s) > MaxFieldLen {
-		return newError(CodeBadMessage, "%s: at most %d bytes, got %d", name, MaxFieldLen, len(s))
-	}
-	return nil
-}
+// maxLen checks an id-like text field: at most MaxFieldLen bytes, and
+// text (see text).
+func maxLen(name, s string) *Error { return text(name, s, MaxFieldLen) }
 
 func offerID(name, s string) *Error {
 	if !ValidOfferID(s) {

@@ -124,8 +124,8 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "whitespace and escapes",
-			in:   " \r\n\t{\"v\" : 1 , \"type\":\"b\\u0061sket\",\"id\":\"m\\n1\",\"txn\":\"t\",\"lines\":[ ]}\n",
-			want: &Message{V: 1, Type: TypeBasket, ID: "m\n1", Txn: "t", Lines: []Line{}},
+			in:   " \r\n\t{\"v\" : 1 , \"type\":\"b\\u0061sket\",\"id\":\"m\\u002d1\",\"txn\":\"t\",\"lines\":[ ]}\n",
+			want: &Message{V: 1, Type: TypeBasket, ID: "m-1", Txn: "t", Lines: []Line{}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,8 +22,8 @@ const (
 	// CodeTooLarge: the payload is longer than MaxMessageSize, or has more
 	// than MaxLines lines.
 	CodeTooLarge = "too_large"
-	// CodeCardData: the payload carries payment-card track data; it was
-	// refused and not kept (see ContainsCardData).
+	// CodeCardData: the payload carries a payment card number, as track
+	// data or bare; it was refused and not kept (see ContainsCardData).
 	CodeCardData = "card_data"
 	// CodeInternal: the agent failed; the terminal may retry.
 	CodeInternal = "internal"

@@ -89,34 +89,21 @@ type Heartbeat struct {
 	Alarms         []string `json:"alarms,omitempty"`
 }
 
-// DecodeEvent parses an event and checks that it has what its kind needs.
+// DecodeEvent parses an event and checks it with Validate, and that it
+// carries no payment card number (ContainsCardData), which the agent
+// refuses before it records anything: an event with one comes from
+// something else, and is not to be stored. The error wraps
+// ErrInvalidEvent when the event breaks a rule; it never quotes the event.
 func DecodeEvent(b []byte) (*Event, error) {
 	var e Event
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
 	}
-	if e.ID == "" || !ValidStoreID(e.Store) || e.At.IsZero() {
-		return nil, fmt.Errorf("decode event: id, store and at are required")
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
 	}
-	var ok bool
-	switch e.Kind {
-	case EventCheckout:
-		ok = e.Checkout != nil && e.Txn != ""
-	case EventRedemption:
-		ok = e.Redemption != nil && e.Txn != "" && ValidOfferID(e.Redemption.Offer)
-	case EventImpression:
-		ok = e.Impression != nil && ValidOfferID(e.Impression.Offer)
-	case EventProfile:
-		ok = e.Profile != nil && ValidCustomerKey(e.Customer)
-	case EventHeartbeat:
-		ok = e.Heartbeat != nil
-	case EventDiscrepancy:
-		ok = e.Discrepancy != nil && e.Txn != "" && ValidOfferID(e.Discrepancy.Offer)
-	default:
-		return nil, fmt.Errorf("decode event %s: unknown kind %q", e.ID, e.Kind)
-	}
-	if !ok {
-		return nil, fmt.Errorf("decode event %s: a %s event lacks its %s part", e.ID, e.Kind, e.Kind)
+	if ContainsCardData(b) {
+		return nil, fmt.Errorf("decode event: %w %s: it carries a payment card number", ErrInvalidEvent, e.ID)
 	}
 	return &e, nil
 }

@@ -30,4 +30,8 @@ package protocol
 //     POSOFFER_CATALOG value is a signed value and the key "manifest"
 //     lists the catalog. No bump: an agent built before this refuses the
 //     signed values as not JSON and keeps its catalog, so it fails safe.
+//   - 1: 2026-12-03: stricter checks, no bump: text without control
+//     characters, 1,024-byte free text, sums capped at MaxAmount, and the
+//     same rules for events (Event.Validate); card numbers without track
+//     sentinels, and bare ones, are card_data.
 const Version = 1

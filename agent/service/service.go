@@ -165,7 +165,7 @@ func CustomerKey(tenantKey []byte, loyaltyID string) string {
 // Handle answers one message from a terminal. It always returns a reply.
 func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *protocol.Message {
 	m, err := protocol.Decode(payload)
-	if protocol.ContainsCardData(payload) || (m != nil && escapedCardData(payload, m)) {
+	if protocol.ContainsCardData(payload) || escapedCardData(payload) {
 		// Refused whatever else it holds; the id is read only to answer it.
 		re := ""
 		var pe *protocol.Error
@@ -173,6 +173,9 @@ func (s *Service) Handle(ctx context.Context, terminal string, payload []byte) *
 			re = m.ID
 		} else if errors.As(err, &pe) {
 			re = pe.Re
+		}
+		if protocol.ContainsCardData([]byte(re)) {
+			re = "" // the reply must not carry the number back
 		}
 		return s.fail(re, &protocol.Error{Code: protocol.CodeCardData,
 			Message: "the message carries payment-card data; it was refused and not kept"})
@@ -482,12 +485,17 @@ func (s *Service) profile(ctx context.Context, key string) (*offer.Profile, erro
 }
 
 // escapedCardData reports whether card data hides in a message's strings
-// behind JSON escapes (\u0025B4111...), which the check of the raw bytes
-// cannot see. Only messages with escapes pay for the second look.
-func escapedCardData(payload []byte, m *protocol.Message) bool {
-	if !bytes.Contains(payload, []byte(`\u`)) {
+// behind JSON escapes (\u0034111...), which the check of the raw bytes
+// cannot see, in any field, defined or not. Only messages with escapes pay
+// for the second look.
+func escapedCardData(payload []byte) bool {
+	if len(payload) > protocol.MaxMessageSize || !bytes.Contains(payload, []byte(`\u`)) {
 		return false
 	}
-	b, err := json.Marshal(m) // strings as they decoded, unescaped
+	var v any
+	if json.Unmarshal(payload, &v) != nil {
+		return false
+	}
+	b, err := json.Marshal(v) // strings as they decoded, unescaped
 	return err == nil && protocol.ContainsCardData(b)
 }

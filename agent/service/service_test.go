@@ -101,14 +101,18 @@ func TestBadInputGetsErrorReplies(t *testing.T) {
 		{`{"v":1,"type":"basket","id":"m","txn":"T","customer":"%B4111111111111111^DOE/JOHN^2512101?","lines":[]}`, protocol.CodeCardData},
 		{`{"v":1,"type":"basket","id":"m","txn":"T","customer":"\u0025B4111111111111111^DOE/JOHN^2512101?","lines":[]}`, protocol.CodeCardData},
 		{`{"v":1,"type":"basket","id":"m","txn":"T","coupons":["\u003b4111111111111111=25121010000000000000?"],"lines":[]}`, protocol.CodeCardData},
+		{`{"v":1,"type":"basket","id":"4111111111111111","txn":"T","lines":[]}`, protocol.CodeCardData},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[],"note":"\u0034111111111111111"}`, protocol.CodeCardData},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":0,"price":1,"name":"\u0034111111111111111"}]}`, protocol.CodeCardData},
+		{`{"v":1,"type":"basket","id":"m","txn":"T","lines":[{"sku":"A","qty":1,"price":1,"name":"B4111111111111111^DOE/JOHN^2512"}]}`, protocol.CodeCardData},
 		{strings.Repeat(" ", 70_000) + `{}`, protocol.CodeTooLarge},
 	} {
 		r := f.send(t, tc.msg)
 		if r.Type != protocol.TypeError || r.Code != tc.code {
 			t.Errorf("%.60s: got %+v, want error %s", tc.msg, r, tc.code)
 		}
-		if strings.Contains(r.Message, "4111111111111111") {
-			t.Errorf("the error reply quotes card data: %s", r.Message)
+		if strings.Contains(r.Message, "4111111111111111") || strings.Contains(r.Re, "4111111111111111") {
+			t.Errorf("the error reply quotes card data: %+v", r)
 		}
 	}
 	if r := f.send(t, basket); r.Type != protocol.TypeOffers {

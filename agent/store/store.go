@@ -399,6 +399,11 @@ func appendEvent(tx *bolt.Tx, e *protocol.Event) error {
 		return err
 	}
 	e.ID = id.String()
+	// The rules HQ stores by: an event it would refuse is not recorded,
+	// and the transaction that would record it fails.
+	if err := e.Validate(); err != nil {
+		return err
+	}
 	v, err := json.Marshal(e)
 	if err != nil {
 		return err

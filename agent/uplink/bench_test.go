@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func BenchmarkDrain(b *testing.B) {
 	for left := n; left > 0; left -= 10_000 {
 		var batch []store.Impression
 		for i := range min(left, 10_000) {
-			batch = append(batch, store.Impression{CustomerKey: fmt.Sprintf("%026d", i), At: at, Day: 20_000,
+			batch = append(batch, store.Impression{CustomerKey: strings.Map(func(r rune) rune { return r - '0' + 'a' }, fmt.Sprintf("%026o", i)), At: at, Day: 20_000,
 				Offers: []string{fmt.Sprintf("offer-%02d", i%40)}})
 		}
 		if err := db.RecordImpressions(storeID, batch); err != nil {

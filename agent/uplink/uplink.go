@@ -342,7 +342,7 @@ func (u *Uplink) heartbeat(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	hb := &protocol.Heartbeat{Agent: u.opts.Agent, OutboxDepth: st.Depth, Dropped: st.Dropped}
+	hb := &protocol.Heartbeat{Agent: protocol.CleanText(u.opts.Agent, protocol.MaxTextLen), OutboxDepth: st.Depth, Dropped: st.Dropped}
 	if u.opts.Catalog != nil {
 		hb.Catalog = u.opts.Catalog()
 	}
@@ -353,7 +353,8 @@ func (u *Uplink) heartbeat(ctx context.Context) {
 		hb.Alarms = append(hb.Alarms, "outbox full: impressions are being dropped")
 	}
 	if r := u.Rejected(); r != "" {
-		hb.Alarms = append(hb.Alarms, r)
+		// The reason may run over several lines; HQ takes one of text.
+		hb.Alarms = append(hb.Alarms, protocol.CleanText(r, protocol.MaxTextLen))
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

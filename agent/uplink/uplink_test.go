@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestDrainRecoversFromLostAcknowledgements(t *testing.T) {
 	defer db.Close()
 	var batch []store.Impression
 	for i := range 10 {
-		batch = append(batch, store.Impression{CustomerKey: fmt.Sprintf("%026d", i), At: time.Now().UTC(), Day: 20_000,
+		batch = append(batch, store.Impression{CustomerKey: strings.Map(func(r rune) rune { return r - '0' + 'a' }, fmt.Sprintf("%026o", i)), At: time.Now().UTC(), Day: 20_000,
 			Offers: []string{"o"}})
 	}
 	if err := db.RecordImpressions("s1", batch); err != nil {

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/posoffer/posoffer/protocol"
 )
 
 // Errors that a caller can act on, wrapped with what was refused.
 var (
 	// ErrInvalidEvent: an event lacks a part its kind needs or has a field
-	// out of range (see Validate). Retrying the same event cannot succeed.
-	ErrInvalidEvent = errors.New("invalid event")
+	// out of range (see Validate); it is protocol.ErrInvalidEvent. Retrying the same event cannot succeed.
+	ErrInvalidEvent = protocol.ErrInvalidEvent
 	// ErrBadQuery: the arguments of a read are malformed: a cursor this
 	// package did not make, a segment that is not a segment id, a customer
 	// key or a day of the wrong form.

@@ -312,142 +312,20 @@ func alarmsJSON(alarms []string) string {
 	return string(b)
 }
 
-// Validate reports whether WriteEvents can store e: it has an id, a store
-// id, a time, and what its kind needs (a txn for a checkout or redemption,
-// a customer_key for a profile delta); ids have their protocol form, amounts
-// are within protocol.MaxAmount, and text is UTF-8 without NUL bytes. The
-// error wraps ErrInvalidEvent. It never quotes the customer.
-func Validate(e *protocol.Event) error {
-	if e == nil {
-		return fmt.Errorf("%w: nil", ErrInvalidEvent)
-	}
-	if !isText(e.ID, 1, protocol.MaxFieldLen) {
-		return fmt.Errorf("%w: id: want 1 to %d bytes of text", ErrInvalidEvent, protocol.MaxFieldLen)
-	}
-	if p := problem(e); p != "" {
-		return fmt.Errorf("%w %q: %s", ErrInvalidEvent, e.ID, p)
-	}
-	return nil
-}
+// Validate reports whether WriteEvents can store e, by the rules the
+// agent applied before it recorded the event: (*protocol.Event).Validate.
+// The error wraps ErrInvalidEvent, names the event's id when it has one,
+// and the field by its path; it never quotes the customer. ErrInvalidEvent
+// is protocol.ErrInvalidEvent.
+func Validate(e *protocol.Event) error { return e.Validate() }
 
-// problem says what is wrong with e, past its id, or "".
-func problem(e *protocol.Event) string {
-	switch {
-	case !protocol.ValidStoreID(e.Store):
-		return "store: want a store id"
-	case e.At.IsZero() || e.At.Year() < 1 || e.At.Year() > 9999:
-		return "at: want a time in years 1 to 9999"
-	case !isText(e.Terminal, 0, protocol.MaxFieldLen):
-		return fmt.Sprintf("terminal: want at most %d bytes of text", protocol.MaxFieldLen)
-	case !isText(e.Txn, 0, protocol.MaxFieldLen):
-		return fmt.Sprintf("txn: want at most %d bytes of text", protocol.MaxFieldLen)
-	case e.Customer != "" && !protocol.ValidCustomerKey(e.Customer):
-		return "customer: want a customer_key"
-	}
-	switch e.Kind {
-	case protocol.EventCheckout:
-		c := e.Checkout
-		switch {
-		case c == nil:
-			return "checkout: missing"
-		case e.Txn == "":
-			return "txn: required for a checkout"
-		case !amounts(c.Subtotal, c.Discount, c.Points, c.Paid):
-			return "checkout: subtotal, discount, points and paid must be 0 to 10^12"
-		case !isText(c.Currency, 0, protocol.MaxFieldLen):
-			return "checkout.currency: want short text"
-		}
-	case protocol.EventRedemption:
-		r := e.Redemption
-		switch {
-		case r == nil:
-			return "redemption: missing"
-		case e.Txn == "":
-			return "txn: required for a redemption"
-		case !protocol.ValidOfferID(r.Offer):
-			return "redemption.offer: want an offer id"
-		case !amounts(r.Discount, r.Points, r.Claimed, r.ClaimedPoints):
-			return "redemption: discount, points, claimed and claimed_points must be 0 to 10^12"
-		}
-		for i, s := range r.Segments {
-			if !protocol.ValidSegmentID(s) {
-				return fmt.Sprintf("redemption.segments[%d]: want a segment id", i)
-			}
-		}
-	case protocol.EventDiscrepancy:
-		switch {
-		case e.Discrepancy == nil:
-			return "discrepancy: missing"
-		case e.Txn == "":
-			return "txn: required for a discrepancy"
-		}
-		return e.Discrepancy.Problem()
-	case protocol.EventImpression:
-		switch {
-		case e.Impression == nil:
-			return "impression: missing"
-		case !protocol.ValidOfferID(e.Impression.Offer):
-			return "impression.offer: want an offer id"
-		}
-	case protocol.EventProfile:
-		p := e.Profile
-		switch {
-		case p == nil:
-			return "profile: missing"
-		case e.Customer == "":
-			return "customer: required for a profile delta"
-		case !isDay(p.Day):
-			return "profile.day: want a date YYYY-MM-DD"
-		case !amounts(p.Visits, p.Spend, p.Points):
-			return "profile: visits, spend and points must be 0 to 10^12"
-		}
-		for i, it := range p.Items {
-			switch {
-			case !isText(it.SKU, 1, protocol.MaxFieldLen):
-				return fmt.Sprintf("profile.items[%d].sku: want 1 to %d bytes of text", i, protocol.MaxFieldLen)
-			case it.Qty < 1 || it.Qty > protocol.MaxQty:
-				return fmt.Sprintf("profile.items[%d].qty: want 1 to %d", i, protocol.MaxQty)
-			case !amounts(it.Price):
-				return fmt.Sprintf("profile.items[%d].price: want 0 to 10^12", i)
-			case !isText(it.Category, 0, maxText) || !isText(it.Brand, 0, maxText):
-				return fmt.Sprintf("profile.items[%d]: category and brand: want text", i)
-			}
-		}
-	case protocol.EventHeartbeat:
-		h := e.Heartbeat
-		if h == nil {
-			return "heartbeat: missing"
-		}
-		if !isText(h.Agent, 0, maxText) {
-			return "heartbeat.agent: want text"
-		}
-		for i, a := range h.Alarms {
-			if !isText(a, 0, maxText) {
-				return fmt.Sprintf("heartbeat.alarms[%d]: want text", i)
-			}
-		}
-	default:
-		return "kind: want redemption, impression, checkout, profile, heartbeat or discrepancy"
-	}
-	return ""
-}
-
-// maxText bounds free text: category, brand, agent version, alarm.
-const maxText = 1024
+// maxText bounds free text: a token's name.
+const maxText = protocol.MaxTextLen
 
 // isText reports whether s is UTF-8 without NUL bytes (which PostgreSQL
 // cannot store in text), from lo to hi bytes long.
 func isText(s string, lo, hi int) bool {
 	return len(s) >= lo && len(s) <= hi && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-func amounts(a ...int64) bool {
-	for _, v := range a {
-		if v < 0 || v > protocol.MaxAmount {
-			return false
-		}
-	}
-	return true
 }
 
 // isDay reports whether s is a valid date YYYY-MM-DD.
