@@ -154,6 +154,16 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at_us, id);
 CREATE INDEX audit_object ON audit (kind, object_id, at_us, id);
+`}, {3, "store identities on NATS", `
+-- Each store's NATS identity: an nkey user, of which HQ keeps only the
+-- public key. A store has at most one identity not revoked.
+CREATE TABLE store_identities (
+	public_key TEXT PRIMARY KEY,         -- the nkey user's public key (U...)
+	store      TEXT NOT NULL,
+	created_us BIGINT NOT NULL,
+	revoked_us BIGINT NOT NULL DEFAULT 0 -- 0: not revoked
+);
+CREATE INDEX store_identities_store ON store_identities (store, revoked_us);
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
