@@ -92,7 +92,9 @@ type Serial struct {
 
 // Cloud is the connection to HQ.
 type Cloud struct {
-	NATSURL   string `yaml:"nats_url"`
+	NATSURL string `yaml:"nats_url"`
+	// CredsFile is the store's identity on HQ's NATS: an nkey seed file
+	// (posoffer-cloud store add) or a .creds file.
 	CredsFile string `yaml:"creds_file"`
 	// MaxOutbox is how many events wait for HQ before impressions are
 	// dropped; checkouts and redemptions are never dropped.

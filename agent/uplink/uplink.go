@@ -18,11 +18,13 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -41,7 +43,7 @@ import (
 // Options configure an Uplink.
 type Options struct {
 	URL   string // nats://host:port, comma-separated for a cluster
-	Creds string // a NATS credentials file, optional
+	Creds string // a NATS .creds file or nkey seed file (see credsOption), optional
 	Store string // this store's id
 	Agent string // the agent's version, for heartbeats
 	DB    *store.Store
@@ -113,7 +115,16 @@ func Start(opts Options) (*Uplink, error) {
 		}),
 	}
 	if opts.Creds != "" {
-		no = append(no, nats.UserCredentials(opts.Creds))
+		o, err := credsOption(opts.Creds)
+		if err != nil {
+			return nil, err
+		}
+		no = append(no, o)
+	}
+	// Replies come under the store's own prefix: HQ's servers let a store
+	// read those and no other store's.
+	if inbox, err := protocol.StoreInboxPrefix(opts.Store); err == nil {
+		no = append(no, nats.CustomInboxPrefix(inbox))
 	}
 	nc, err := nats.Connect(opts.URL, no...)
 	if err != nil {
@@ -154,6 +165,24 @@ func Start(opts Options) (*Uplink, error) {
 	u.wg.Go(func() { u.heartbeats(ctx) })
 	u.wg.Go(func() { u.watchCatalog(ctx) })
 	return u, nil
+}
+
+// credsOption authenticates with the file at path: a NATS credentials
+// file (a user JWT and its seed, for clusters with decentralized auth) or
+// an nkey seed file, such as posoffer-cloud store add writes.
+func credsOption(path string) (nats.Option, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("hq credentials: %w", err)
+	}
+	if bytes.Contains(b, []byte("BEGIN NATS USER JWT")) {
+		return nats.UserCredentials(path), nil
+	}
+	o, err := nats.NkeyOptionFromSeed(path)
+	if err != nil {
+		return nil, fmt.Errorf("hq credentials %s: neither a .creds file nor an nkey seed: %w", path, err)
+	}
+	return o, nil
 }
 
 // Close stops the uplink; events not yet acknowledged stay in the outbox.

@@ -267,3 +267,32 @@ func Ensure(ctx context.Context, js jetstream.JetStream, dupWindow time.Duration
 	}
 	return cons, nil
 }
+
+// Missing returns what Ensure makes that is not there now ("stream",
+// "consumer", "catalog bucket", "profiles bucket"), as when someone
+// deleted it; an error when NATS cannot say.
+func Missing(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	var missing []string
+	_, err := js.Stream(ctx, protocol.EventsStream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		missing = append(missing, "stream", "consumer")
+	case err != nil:
+		return nil, err
+	default:
+		_, err := js.Consumer(ctx, protocol.EventsStream, Consumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			missing = append(missing, "consumer")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	for what, bucket := range map[string]string{"catalog bucket": protocol.CatalogBucket, "profiles bucket": protocol.ProfilesBucket} {
+		if _, err := js.KeyValue(ctx, bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+			missing = append(missing, what)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return missing, nil
+}

@@ -46,7 +46,13 @@ type HTTP struct {
 type NATS struct {
 	URL       string `yaml:"url"`    // nats://... of an existing cluster; empty: the embedded server
 	Listen    string `yaml:"listen"` // the embedded server's listener
+	// CredsFile is HQ's credentials on the cluster at url: a .creds file
+	// or an nkey seed; empty: HQ's own nkey seed in data_dir, created on
+	// first use.
 	CredsFile string `yaml:"creds_file"`
+	// AllowAnonymous lets clients without credentials into the embedded
+	// server, with HQ's permissions: only for development on one machine.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// DuplicateWindow is how long the events stream drops a repeated
 	// event id; HQ's database drops repeats at any age.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
@@ -99,6 +105,9 @@ func Parse(name string, b []byte) (*Config, error) {
 		}
 	} else if _, _, err := net.SplitHostPort(cfg.NATS.Listen); err != nil {
 		bad("nats.listen", "must be host:port such as 127.0.0.1:4222, got %q", cfg.NATS.Listen)
+	}
+	if cfg.NATS.AllowAnonymous && cfg.NATS.URL != "" {
+		bad("nats.allow_anonymous", "applies to the embedded server only; a cluster's own configuration decides who connects")
 	}
 	if cfg.NATS.DuplicateWindow < 100*time.Millisecond || cfg.NATS.DuplicateWindow > 24*time.Hour {
 		bad("nats.duplicate_window", "must be 100ms to 24h, got %v", cfg.NATS.DuplicateWindow)

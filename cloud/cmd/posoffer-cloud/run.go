@@ -10,6 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,29 +71,133 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
+// hqCreds returns the credentials file HQ connects with: nats.creds_file,
+// or HQ's own nkey seed in data_dir, created on first use.
+func hqCreds(cfg *config.Config) (string, error) {
+	if cfg.NATS.CredsFile != "" {
+		return cfg.NATS.CredsFile, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, bus.HQSeedFile)
+	if _, err := bus.LoadOrCreateSeed(path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// activeStores returns the stores whose identity is not revoked.
+func activeStores(ctx context.Context, db *store.DB) ([]bus.StoreUser, error) {
+	ids, err := db.StoreIdentities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []bus.StoreUser
+	for _, id := range ids {
+		if id.RevokedAt.IsZero() {
+			out = append(out, bus.StoreUser{Store: id.Store, PublicKey: id.PublicKey})
+		}
+	}
+	return out, nil
+}
+
 // connect returns a connection to HQ's NATS: the configured cluster, or
 // the embedded server, started here (stop it after closing the
-// connection).
-func connect(cfg *config.Config, log *slog.Logger) (nc *nats.Conn, stop func(), err error) {
+// connection), which only HQ and the stores of db let in.
+func connect(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger, refused func(string)) (nc *nats.Conn, srv *bus.Server, stop func(), err error) {
 	url, stop := cfg.NATS.URL, func() {}
+	creds, err := hqCreds(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if url == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("data dir: %w", err)
-		}
-		srv, err := bus.StartServer(cfg.DataDir, cfg.NATS.Listen)
+		hq, err := bus.SeedPublicKey(creds)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
+		}
+		stores, err := activeStores(ctx, db)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		srv, err = bus.Start(cfg.DataDir, cfg.NATS.Listen, &bus.Auth{HQ: hq, Stores: stores,
+			AllowAnonymous: cfg.NATS.AllowAnonymous, Refused: refused})
+		if err != nil {
+			return nil, nil, nil, err
 		}
 		stop = func() { srv.Shutdown(); srv.WaitForShutdown() }
 		url = srv.ClientURL()
-		log.Info("embedded nats server", "listen", cfg.NATS.Listen)
+		log.Info("embedded nats server", "listen", cfg.NATS.Listen, "stores", len(stores), "allow_anonymous", cfg.NATS.AllowAnonymous)
 	}
-	nc, err = bus.Connect(url, cfg.NATS.CredsFile, "posoffer-cloud")
+	nc, err = bus.Connect(url, creds, "posoffer-cloud")
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return nc, stop, nil
+	return nc, srv, stop, nil
+}
+
+// followStores gives the embedded server the stores of db whenever they
+// change (a store added or revoked), checking every interval, until ctx is
+// done. A revoked store's connections are closed then.
+func followStores(ctx context.Context, db *store.DB, srv *bus.Server, interval time.Duration, log *slog.Logger) {
+	var last []bus.StoreUser
+	first := true
+	for {
+		stores, err := activeStores(ctx, db)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				log.Warn("store identities not read", "err", err)
+			}
+		case first:
+			last, first = stores, false
+		case !slices.Equal(stores, last):
+			if err := srv.SetStores(stores); err != nil {
+				log.Error("store identities not applied", "err", err)
+			} else {
+				log.Info("store identities applied", "stores", len(stores))
+				last = stores
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// watchBus checks every interval that the events stream, HQ's consumer and
+// the buckets are there, and makes again what someone deleted; ok is false
+// from the moment one is found missing until all are back.
+func watchBus(ctx context.Context, js jetstream.JetStream, cfg *config.Config, db *store.DB, kv jetstream.KeyValue,
+	interval time.Duration, ok *atomic.Bool, repaired *prometheus.CounterVec, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		missing, err := bus.Missing(cctx, js)
+		if err == nil && len(missing) > 0 {
+			ok.Store(false)
+			log.Warn("nats: recreating what was deleted", "missing", missing)
+			for _, m := range missing {
+				repaired.WithLabelValues(m).Inc()
+			}
+			if _, err = bus.Ensure(cctx, js, cfg.NATS.DuplicateWindow); err == nil && slices.Contains(missing, "catalog bucket") {
+				err = api.Publish(cctx, db, kv)
+			}
+			if err != nil {
+				log.Error("nats: not recreated; retrying", "err", err)
+			}
+		} else if err == nil {
+			ok.Store(true)
+		}
+		cancel()
+	}
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -101,7 +209,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	nc, stopNATS, err := connect(cfg, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	refusedNATS := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_nats_refused_total",
+		Help: "What the embedded NATS server refused: connections without valid credentials (auth), and publishes and subscriptions outside a client's permissions."},
+		[]string{"kind"})
+	reg.MustRegister(refusedNATS)
+	nc, natsSrv, stopNATS, err := connect(ctx, cfg, db, log, func(kind string) { refusedNATS.WithLabelValues(kind).Inc() })
 	if err != nil {
 		return err
 	}
@@ -130,16 +244,35 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	cancel()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stored := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_events_total",
 		Help: "Events ingested: new (stored) and repeated (an id already stored, skipped)."}, []string{"result"})
-	reg.MustRegister(stored)
+	refusedEvents := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_events_refused_total",
+		Help: "Events terminated for good, by reason (store_mismatch: an event naming another store than its subject's)."},
+		[]string{"reason"})
+	repaired := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_nats_recreated_total",
+		Help: "Streams, consumers and buckets found deleted and made again."}, []string{"what"})
+	var busOK atomic.Bool
+	busOK.Store(true)
+	reg.MustRegister(stored, refusedEvents, repaired, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_cloud_nats_ready",
+		Help: "1 while HQ is connected to NATS and its stream, consumer and buckets are there."}, func() float64 {
+		if nc.IsConnected() && busOK.Load() {
+			return 1
+		}
+		return 0
+	}))
+	wctx, stopWatch := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	defer func() { stopWatch(); watchers.Wait() }()
+	watchers.Go(func() { watchBus(wctx, js, cfg, db, kv, time.Second, &busOK, repaired, log.With("component", "bus")) })
+	if natsSrv != nil {
+		watchers.Go(func() { followStores(wctx, db, natsSrv, time.Second, log.With("component", "nats")) })
+	}
 
 	ictx, stopIngest := context.WithCancel(ctx)
 	ingested := make(chan error, 1)
 	go func() {
 		ingested <- ingest.Run(ictx, ingest.Options{DB: db, JS: js, Consumer: cons, Logger: log.With("component", "ingest"),
+			Refused: func(reason string) { refusedEvents.WithLabelValues(reason).Inc() },
 			Stored: func(added, total int) {
 				stored.WithLabelValues("new").Add(float64(added))
 				stored.WithLabelValues("repeated").Add(float64(total - added))
@@ -152,6 +285,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !nc.IsConnected() {
 			http.Error(w, "nats not connected", http.StatusServiceUnavailable)
+			return
+		}
+		if !busOK.Load() {
+			http.Error(w, "nats stream, consumer or bucket missing; recreating", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
