@@ -47,9 +47,12 @@ func NewUserKey() (seed []byte, pub string, err error) {
 		return nil, "", fmt.Errorf("new nkey: %w", err)
 	}
 	defer kp.Wipe()
-	if seed, err = kp.Seed(); err != nil {
+	s, err := kp.Seed()
+	if err != nil {
 		return nil, "", fmt.Errorf("new nkey: %w", err)
 	}
+	seed = slices.Clone(s) // Wipe clears s
+
 	pub, err = kp.PublicKey()
 	return seed, pub, err
 }

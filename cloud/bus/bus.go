@@ -163,13 +163,14 @@ func (s *Server) SetStores(stores []StoreUser) error {
 // own log is off).
 type refusals func(kind string)
 
-func (r refusals) Errorf(format string, _ ...any) {
+func (r refusals) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
 	switch {
-	case strings.Contains(format, "Publish Violation"):
+	case strings.Contains(msg, "Publish Violation"):
 		r("publish")
-	case strings.Contains(format, "Subscription Violation"):
+	case strings.Contains(msg, "Subscription Violation"):
 		r("subscribe")
-	case strings.Contains(format, server.ErrAuthentication.Error()):
+	case strings.Contains(msg, server.ErrAuthentication.Error()):
 		r("auth")
 	}
 }
