@@ -44,8 +44,8 @@ type HTTP struct {
 
 // NATS is where stores' events arrive and catalogs leave.
 type NATS struct {
-	URL       string `yaml:"url"`    // nats://... of an existing cluster; empty: the embedded server
-	Listen    string `yaml:"listen"` // the embedded server's listener
+	URL    string `yaml:"url"`    // nats://... of an existing cluster; empty: the embedded server
+	Listen string `yaml:"listen"` // the embedded server's listener
 	// CredsFile is HQ's credentials on the cluster at url: a .creds file
 	// or an nkey seed; empty: HQ's own nkey seed in data_dir, created on
 	// first use.
