@@ -5,7 +5,13 @@
 //	posoffer-cloud run --config FILE
 //
 // runs HQ until SIGTERM or SIGINT; with an empty nats.url it embeds its
-// own NATS server;
+// own NATS server, which lets in HQ and the stores' identities only;
+//
+//	posoffer-cloud store add --config FILE --out DIR ID
+//
+// makes a store's identity on HQ's NATS and prints its agent's cloud:
+// section (store list and store revoke manage them; nats-config prints
+// them for a cluster's configuration);
 //
 //	posoffer-cloud catalog push --config FILE --file catalog.yaml
 //
