@@ -38,6 +38,7 @@ func TestParseRefuses(t *testing.T) {
 		{"bad nats url", base + "nats: {url: 'http://x'}\n", "nats.url"},
 		{"bad window", base + "nats: {duplicate_window: 1ms}\n", "nats.duplicate_window"},
 		{"bad db", base + "db: mysql://x\n", "db: must be empty"},
+		{"creds without a cluster", base + "nats: {creds_file: /x.nk}\n", "nats.creds_file"},
 		{"anonymous on a cluster", base + "nats: {url: 'nats://x:4222', allow_anonymous: true}\n", "nats.allow_anonymous"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

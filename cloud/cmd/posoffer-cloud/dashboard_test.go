@@ -262,7 +262,7 @@ func and(conds ...string) string { return "!!(" + strings.Join(conds, ") && !!("
 func keepCatalog(t *testing.T, h *hq) {
 	t.Helper()
 	ctx := context.Background()
-	nc, err := bus.Connect(h.natsURL, h.seed(), "test")
+	nc, err := bus.Connect(h.natsURL, h.creds(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,7 +118,7 @@ func newReplica(t *testing.T, first *hq) *hq {
 	h.config = filepath.Join(h.dir, "cloud.yaml")
 	// HQ's identity is the first replica's: the embedded server knows it.
 	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {url: '%s', creds_file: '%s'}\ndb: '%s'\n",
-		filepath.Join(h.dir, "data"), h.http, h.natsURL, first.seed(), h.dsn)
+		filepath.Join(h.dir, "data"), h.http, h.natsURL, first.creds(), h.dsn)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +191,26 @@ func (h *hq) db(t *testing.T) *store.DB {
 	return db
 }
 
+// externalNATS reports whether the tests run on the NATS server at
+// POSOFFER_TEST_NATS_URL, which lets anyone in: there, HQ, the tests and
+// the agents connect without credentials.
+func externalNATS() bool { return os.Getenv("POSOFFER_TEST_NATS_URL") != "" }
+
 // seed is HQ's nkey seed file, which it makes on first start.
 func (h *hq) seed() string { return filepath.Join(h.dir, "data", bus.HQSeedFile) }
+
+// creds is what HQ connects with: its seed, or none on an external server.
+func (h *hq) creds() string {
+	if externalNATS() {
+		return ""
+	}
+	return h.seed()
+}
 
 // connect connects to HQ's NATS as HQ.
 func (h *hq) connect(t *testing.T) *nats.Conn {
 	t.Helper()
-	nc, err := bus.Connect(h.natsURL, h.seed(), "test")
+	nc, err := bus.Connect(h.natsURL, h.creds(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,6 +389,9 @@ func newAgent(t *testing.T, h *hq, natsURL, catalogFile string) *agent {
 	t.Helper()
 	a := &agent{dir: t.TempDir(), store: uniqueID("s"), http: freePort(t), logs: &bytes.Buffer{}}
 	creds := h.addStore(t, a.store).Cloud.CredsFile
+	if externalNATS() {
+		creds = ""
+	}
 	listen := freePort(t)
 	a.broker = "tcp://" + listen
 	os.WriteFile(filepath.Join(a.dir, "tenant.key"), []byte(tenantKey+"\n"), 0o600)

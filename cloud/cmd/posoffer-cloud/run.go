@@ -71,12 +71,19 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-// hqCreds returns the credentials file HQ connects with: nats.creds_file,
-// or HQ's own nkey seed in data_dir, created on first use.
+// hqCreds returns the credentials file HQ connects with: with the
+// embedded server, HQ's own nkey seed (see hqSeed); with a cluster,
+// nats.creds_file, or none.
 func hqCreds(cfg *config.Config) (string, error) {
-	if cfg.NATS.CredsFile != "" {
+	if cfg.NATS.URL != "" {
 		return cfg.NATS.CredsFile, nil
 	}
+	return hqSeed(cfg)
+}
+
+// hqSeed returns HQ's own nkey seed file, nats-hq.nk in data_dir, created
+// (mode 0600) on first use.
+func hqSeed(cfg *config.Config) (string, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return "", fmt.Errorf("data dir: %w", err)
 	}

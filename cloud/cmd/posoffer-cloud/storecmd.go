@@ -200,10 +200,15 @@ func natsConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitFail
 	}
 	defer db.Close()
-	creds, err := hqCreds(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
-		return exitFail
+	creds := cfg.NATS.CredsFile
+	if creds == "" {
+		if creds, err = hqSeed(cfg); err != nil {
+			fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+			return exitFail
+		}
+		if cfg.NATS.URL != "" {
+			fmt.Fprintf(stderr, "HQ's identity is %s: set nats.creds_file to it so that HQ connects as the user printed first\n", creds)
+		}
 	}
 	hq, err := bus.SeedPublicKey(creds)
 	if err != nil {

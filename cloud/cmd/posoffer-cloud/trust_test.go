@@ -121,13 +121,18 @@ func TestEventOfAnotherStoreRefused(t *testing.T) {
 	own := uniqueID("s")
 	c := h.addStore(t, own)
 	inbox, _ := protocol.StoreInboxPrefix(own)
-	opt, err := bus.CredsOption(c.Cloud.CredsFile)
-	if err != nil {
-		t.Fatal(err)
+	opts := []nats.Option{nats.CustomInboxPrefix(inbox)}
+	if !externalNATS() {
+		opt, err := bus.CredsOption(c.Cloud.CredsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, opt)
 	}
 	var nc *nats.Conn
+	var err error
 	waitFor(5*time.Second, func() bool { // a running HQ lets a new store in within a second or so
-		nc, err = nats.Connect(h.natsURL, opt, nats.CustomInboxPrefix(inbox))
+		nc, err = nats.Connect(h.natsURL, opts...)
 		return err == nil
 	})
 	if err != nil {
@@ -232,6 +237,12 @@ func TestNATSConfigForACluster(t *testing.T) {
 	auth, err := exec.Command(cloudBin, "nats-config", "--config", h.config).Output()
 	if err != nil {
 		t.Fatalf("nats-config: %v", err)
+	}
+	// HQ connects as the identity nats-config made and printed first.
+	cfg += fmt.Sprintf("nats: {url: '%s', creds_file: '%s'}\n", h.natsURL, h.seed())
+	cfg = strings.Replace(cfg, fmt.Sprintf("nats: {url: '%s'}\n", h.natsURL), "", 1)
+	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "nats.conf")
 	os.WriteFile(conf, fmt.Appendf(nil, "listen: %s\njetstream {store_dir: %q}\n%s", listen, filepath.Join(dir, "js"), auth), 0o600)
