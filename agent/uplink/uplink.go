@@ -72,6 +72,7 @@ type Uplink struct {
 	beat     chan struct{}          // a heartbeat now: just connected
 	rejected atomic.Pointer[string] // why the last catalog from HQ was refused
 	profiles atomic.Pointer[jetstream.KeyValue]
+	lastErr  atomic.Pointer[string] // the last error NATS reported, logged once in a row
 
 	published prometheus.Counter
 	failures  prometheus.Counter
@@ -102,6 +103,15 @@ func Start(opts Options) (*Uplink, error) {
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true), // start offline, connect when HQ is reachable
 		nats.ReconnectBufSize(-1),       // publishes fail while disconnected; the outbox keeps them
+		// Refused credentials are retried too: HQ lets a store it has
+		// just added in within seconds.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			msg := err.Error()
+			if old := u.lastErr.Swap(&msg); old == nil || *old != msg {
+				u.log.Warn("hq's nats refused something; is this store's identity valid (posoffer-cloud store list)?", "err", err)
+			}
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			u.log.Warn("hq connection lost; events wait in the outbox", "err", err)
 		}),
