@@ -62,7 +62,7 @@ func embedded(t *testing.T) (target, *Server) {
 	seeds, hq, stores := identities(t)
 	var mu sync.Mutex
 	counts := map[string]int64{}
-	srv, err := Start(t.TempDir(), "127.0.0.1:0", &Auth{HQ: hq, Stores: stores, Refused: func(kind string) {
+	srv, err := Start(t.TempDir(), "127.0.0.1:0", &Auth{HQ: hq, Stores: stores, Refused: func(kind, _ string) {
 		mu.Lock()
 		counts[kind]++
 		mu.Unlock()

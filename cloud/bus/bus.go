@@ -63,8 +63,9 @@ type Auth struct {
 	AllowAnonymous bool
 	// Refused, when set, is told of each connection the server refuses
 	// ("auth") and each publish or subscription it refuses ("publish",
-	// "subscribe").
-	Refused func(kind string)
+	// "subscribe"), with the server's words (the client, its key and the
+	// subject).
+	Refused func(kind, detail string)
 }
 
 // Server is the embedded NATS server and the options it was started with.
@@ -161,17 +162,17 @@ func (s *Server) SetStores(stores []StoreUser) error {
 // refusals is a server logger that tells of refused connections,
 // publishes and subscriptions, and drops everything else (the server's
 // own log is off).
-type refusals func(kind string)
+type refusals func(kind, detail string)
 
 func (r refusals) Errorf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	switch {
 	case strings.Contains(msg, "Publish Violation"):
-		r("publish")
+		r("publish", msg)
 	case strings.Contains(msg, "Subscription Violation"):
-		r("subscribe")
+		r("subscribe", msg)
 	case strings.Contains(msg, server.ErrAuthentication.Error()):
-		r("auth")
+		r("auth", msg)
 	}
 }
 func (refusals) Noticef(string, ...any) {}

@@ -112,7 +112,7 @@ func activeStores(ctx context.Context, db *store.DB) ([]bus.StoreUser, error) {
 // connect returns a connection to HQ's NATS: the configured cluster, or
 // the embedded server, started here (stop it after closing the
 // connection), which only HQ and the stores of db let in.
-func connect(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger, refused func(string)) (nc *nats.Conn, srv *bus.Server, stop func(), err error) {
+func connect(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger, refused func(kind, detail string)) (nc *nats.Conn, srv *bus.Server, stop func(), err error) {
 	url, stop := cfg.NATS.URL, func() {}
 	creds, err := hqCreds(cfg)
 	if err != nil {
@@ -142,6 +142,24 @@ func connect(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Lo
 		return nil, nil, nil, err
 	}
 	return nc, srv, stop, nil
+}
+
+// refusalLogger counts what the embedded server refuses, and logs the
+// first refusal of each kind every minute, with how many were not logged.
+func refusalLogger(count *prometheus.CounterVec, log *slog.Logger) func(kind, detail string) {
+	var mu sync.Mutex
+	last, skipped := map[string]time.Time{}, map[string]int{}
+	return func(kind, detail string) {
+		count.WithLabelValues(kind).Inc()
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last[kind]) < time.Minute {
+			skipped[kind]++
+			return
+		}
+		log.Warn("nats refused a client", "kind", kind, "detail", detail, "not_logged_since", skipped[kind])
+		last[kind], skipped[kind] = time.Now(), 0
+	}
 }
 
 // followStores gives the embedded server the stores of db whenever they
@@ -222,7 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Help: "What the embedded NATS server refused: connections without valid credentials (auth), and publishes and subscriptions outside a client's permissions."},
 		[]string{"kind"})
 	reg.MustRegister(refusedNATS)
-	nc, natsSrv, stopNATS, err := connect(ctx, cfg, db, log, func(kind string) { refusedNATS.WithLabelValues(kind).Inc() })
+	nc, natsSrv, stopNATS, err := connect(ctx, cfg, db, log, refusalLogger(refusedNATS, log.With("component", "nats")))
 	if err != nil {
 		return err
 	}
