@@ -460,6 +460,19 @@ func attacks(t *testing.T, tg target) {
 	if !c.nc.IsConnected() {
 		t.Error("the store's connection is gone; violations should be refused, not disconnect")
 	}
+
+	// What a store may do, creating a consumer on the catalog's stream,
+	// cannot push the catalog onto another store's subject.
+	t.Run("catalog consumer delivering to s002's subject", func(t *testing.T) {
+		target := "posoffer.v1.events.s002.profile"
+		req, _ := json.Marshal(map[string]any{"stream_name": "KV_" + protocol.CatalogBucket, "config": map[string]any{
+			"deliver_subject": target, "ack_policy": "none", "deliver_policy": "all"}})
+		c.nc.Request("$JS.API.CONSUMER.CREATE.KV_"+protocol.CatalogBucket, req, 2*time.Second)
+		time.Sleep(time.Second)
+		if storedOn(target) {
+			t.Error("catalog entries were stored as s002's events")
+		}
+	})
 }
 
 func refusedCount(tg target, kind string) int64 {
