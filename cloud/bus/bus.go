@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,13 @@ func (s *Server) setUsers(opts *server.Options) error {
 		opts.NoAuthUser = s.auth.HQ
 	}
 	return nil
+}
+
+// Stores returns the stores the server lets in now.
+func (s *Server) Stores() []StoreUser {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.auth.Stores)
 }
 
 // SetStores makes stores the only stores allowed, at once: the

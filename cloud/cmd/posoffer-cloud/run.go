@@ -166,8 +166,6 @@ func refusalLogger(count *prometheus.CounterVec, log *slog.Logger) func(kind, de
 // change (a store added or revoked), checking every interval, until ctx is
 // done. A revoked store's connections are closed then.
 func followStores(ctx context.Context, db *store.DB, srv *bus.Server, interval time.Duration, log *slog.Logger) {
-	var last []bus.StoreUser
-	first := true
 	for {
 		stores, err := activeStores(ctx, db)
 		switch {
@@ -175,14 +173,11 @@ func followStores(ctx context.Context, db *store.DB, srv *bus.Server, interval t
 			if ctx.Err() == nil {
 				log.Warn("store identities not read", "err", err)
 			}
-		case first:
-			last, first = stores, false
-		case !slices.Equal(stores, last):
+		case !slices.Equal(stores, srv.Stores()):
 			if err := srv.SetStores(stores); err != nil {
 				log.Error("store identities not applied", "err", err)
 			} else {
 				log.Info("store identities applied", "stores", len(stores))
-				last = stores
 			}
 		}
 		select {
