@@ -44,8 +44,10 @@ func identities(t *testing.T) (seeds map[string]string, hq string, stores []Stor
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi, err := os.Stat(seeds[who]); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("seed file %s: %v, mode %v; want 0600", who, err, fi.Mode().Perm())
+		if fi, err := os.Stat(seeds[who]); err != nil {
+			t.Fatal(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("seed file %s: mode %v, want 0600", who, fi.Mode().Perm())
 		}
 		if who == "hq" {
 			hq = pub

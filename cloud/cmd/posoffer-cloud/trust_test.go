@@ -48,10 +48,17 @@ func TestStoreIdentity(t *testing.T) {
 		t.Fatal("HQ's NATS let a client in without credentials")
 	}
 
+	if fi, err := os.Stat(h.seed()); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("HQ's seed %s: mode %v, want 0600", h.seed(), fi.Mode().Perm())
+	}
 	a := newAgent(t, h, h.natsURL, testCatalog)
 	c := h.addStore(t, "other")
-	if fi, err := os.Stat(c.Cloud.CredsFile); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("creds file %s: %v, mode %v; want 0600", c.Cloud.CredsFile, err, fi.Mode().Perm())
+	if fi, err := os.Stat(c.Cloud.CredsFile); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("creds file %s: mode %v, want 0600", c.Cloud.CredsFile, fi.Mode().Perm())
 	}
 	pub, err := catalogsig.LoadPublicKey(c.Cloud.CatalogKeyFile)
 	if err != nil {
