@@ -438,6 +438,25 @@ func attacks(t *testing.T, tg target) {
 			defer cancel()
 			c.js.CreateConsumer(cctx, protocol.EventsStream, jetstream.ConsumerConfig{Name: "spy"})
 		}, func() bool { _, err := hq.Consumer(ctx, protocol.EventsStream, "spy"); return err == nil }, "a spy consumer exists"},
+		{"watch every profile", "publish", func() {
+			kv, err := c.js.KeyValue(ctx, protocol.ProfilesBucket)
+			if err != nil {
+				t.Errorf("profiles bucket: %v", err)
+				return
+			}
+			cctx, cancel := short()
+			defer cancel()
+			if w, err := kv.WatchAll(cctx); err == nil {
+				select {
+				case e := <-w.Updates():
+					if e != nil {
+						t.Errorf("watched profile %s", e.Key())
+					}
+				case <-cctx.Done():
+				}
+				w.Stop()
+			}
+		}, nil, ""},
 		{"walk the profiles by sequence", "publish", func() {
 			cctx, cancel := short()
 			defer cancel()
