@@ -84,7 +84,17 @@ func TestStoreIdentity(t *testing.T) {
 	}
 
 	settle(t, a, []string{"before-revoke"})
-	checkExactlyOnce(t, h, a.store, []string{"before-revoke"})
+	a.stop(t) // stopping ends the catalog watch, deleting its consumer
+	a.start(t)
+	settle(t, a, []string{"before-revoke-2"})
+	checkExactlyOnce(t, h, a.store, []string{"before-revoke", "before-revoke-2"})
+	// The real agent's work (events, heartbeats, the catalog watch and its
+	// end, profile reads) needs nothing its permissions refuse.
+	for _, kind := range []string{"publish", "subscribe"} {
+		if got := metric(t, h.http, fmt.Sprintf(`posoffer_cloud_nats_refused_total{kind=%q}`, kind)); got != "" && got != "0" {
+			t.Errorf("HQ's server refused %s %s requests of a working agent; logs:\n%s", got, kind, h.logs)
+		}
+	}
 	if !strings.Contains(agentStatus(t, a), `"connected": true`) {
 		t.Fatalf("agent not connected: %s", agentStatus(t, a))
 	}
