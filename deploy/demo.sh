@@ -42,8 +42,9 @@ pids+=($!)
 waitfor "$hq_http" "${pids[-1]}" "$dir/cloud.log"
 bin/posoffer-cloud catalog push --config "$dir/cloud.yaml" --file deploy/sample/catalog.yaml
 echo "HQ ready: NATS on $hq_nats, HTTP on http://$hq_http"
-# The store checks every catalog against HQ's public key.
-bin/posoffer-cloud catalog key --config "$dir/cloud.yaml" > "$dir/catalog.pub"
+# The store's identity on HQ's NATS, as a technician makes it: its key and
+# HQ's catalog key into a directory, and the agent's cloud: section.
+bin/posoffer-cloud store add --config "$dir/cloud.yaml" --out "$dir/store-s001" s001 > "$dir/agent-cloud.yaml"
 
 head -c 32 /dev/urandom > "$dir/tenant.key"
 # A serial cable without hardware: the agent gets one end, the till the other.
@@ -62,8 +63,9 @@ firmware_dir: $PWD/firmware-configs
 serial:
   - {terminal: t20, port: $dir/tty-agent, model: hikari-kv300}
 discovery: {advertise: false}
-cloud: {nats_url: "nats://$hq_nats", catalog_key_file: "$dir/catalog.pub"}
 YAML
+# The cloud: section exactly as store add printed it.
+cat "$dir/agent-cloud.yaml" >> "$dir/agent.yaml"
 bin/posoffer-agent run --config "$dir/agent.yaml" 2> "$dir/agent.log" &
 pids+=($!)
 waitfor "$http" "${pids[-1]}" "$dir/agent.log"

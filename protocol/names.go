@@ -50,6 +50,13 @@ const (
 	// MsgIDHeader carries an event's id (a UUIDv7), so JetStream drops a
 	// duplicate publish within its window.
 	MsgIDHeader = "Nats-Msg-Id"
+	// StoreEventsT is posoffer.v1.events.{store}.>: every event of one
+	// store, heartbeats included; what a store may publish.
+	StoreEventsT = "posoffer.v1.events.%s.>"
+	// StoreInboxPrefixT is _INBOX_{store}: a store's NATS inbox prefix
+	// (replies to its requests arrive under it), so that HQ's servers can
+	// let a store read its own replies and no other store's.
+	StoreInboxPrefixT = "_INBOX_%s"
 )
 
 // NATS KV: what the cloud pushes to stores.
@@ -237,6 +244,24 @@ func EventSubject(store string, kind EventKind) (string, error) {
 		return "", fmt.Errorf("event subject: kind %q: %w: want redemption, impression, checkout, profile, heartbeat or discrepancy", kind, ErrInvalidName)
 	}
 	return "posoffer.v1.events." + store + "." + string(kind), nil
+}
+
+// StoreEvents returns posoffer.v1.events.{store}.>, the subjects of every
+// event of one store.
+func StoreEvents(store string) (string, error) {
+	if !ValidStoreID(store) {
+		return "", fmt.Errorf("store events: %w", idError("store id", store, MaxStoreIDLen))
+	}
+	return "posoffer.v1.events." + store + ".>", nil
+}
+
+// StoreInboxPrefix returns _INBOX_{store}, the inbox prefix of a store's
+// NATS connection.
+func StoreInboxPrefix(store string) (string, error) {
+	if !ValidStoreID(store) {
+		return "", fmt.Errorf("store inbox: %w", idError("store id", store, MaxStoreIDLen))
+	}
+	return "_INBOX_" + store, nil
 }
 
 // ParseEventSubject returns the store and kind of an event subject,

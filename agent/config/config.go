@@ -92,7 +92,9 @@ type Serial struct {
 
 // Cloud is the connection to HQ.
 type Cloud struct {
-	NATSURL   string `yaml:"nats_url"`
+	NATSURL string `yaml:"nats_url"`
+	// CredsFile is the store's identity on HQ's NATS: an nkey seed file
+	// (posoffer-cloud store add) or a .creds file.
 	CredsFile string `yaml:"creds_file"`
 	// CatalogKeyFile is HQ's catalog public key (PEM, from posoffer-cloud
 	// catalog key): a catalog from HQ is served only when it verifies

@@ -23,12 +23,14 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -48,7 +50,7 @@ import (
 // Options configure an Uplink.
 type Options struct {
 	URL   string // nats://host:port, comma-separated for a cluster
-	Creds string // a NATS credentials file, optional
+	Creds string // a NATS .creds file or nkey seed file (see credsOption), optional
 	Store string // this store's id
 	Agent string // the agent's version, for heartbeats
 	DB    *store.Store
@@ -84,6 +86,7 @@ type Uplink struct {
 	beat     chan struct{}          // a heartbeat now: just connected
 	rejected atomic.Pointer[string] // why the last catalog from HQ was refused
 	profiles atomic.Pointer[jetstream.KeyValue]
+	lastErr  atomic.Pointer[string] // the last error NATS reported, logged once in a row
 
 	verifier  *catalogsig.Verifier // nil: AllowUnsigned
 	published prometheus.Counter
@@ -124,6 +127,15 @@ func Start(opts Options) (*Uplink, error) {
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true), // start offline, connect when HQ is reachable
 		nats.ReconnectBufSize(-1),       // publishes fail while disconnected; the outbox keeps them
+		// Refused credentials are retried too: HQ lets a store it has
+		// just added in within seconds.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			msg := err.Error()
+			if old := u.lastErr.Swap(&msg); old == nil || *old != msg {
+				u.log.Warn("hq's nats refused something; is this store's identity valid (posoffer-cloud store list)?", "err", err)
+			}
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			u.log.Warn("hq connection lost; events wait in the outbox", "err", err)
 		}),
@@ -137,7 +149,16 @@ func Start(opts Options) (*Uplink, error) {
 		}),
 	}
 	if opts.Creds != "" {
-		no = append(no, nats.UserCredentials(opts.Creds))
+		o, err := credsOption(opts.Creds)
+		if err != nil {
+			return nil, err
+		}
+		no = append(no, o)
+	}
+	// Replies come under the store's own prefix: HQ's servers let a store
+	// read those and no other store's.
+	if inbox, err := protocol.StoreInboxPrefix(opts.Store); err == nil {
+		no = append(no, nats.CustomInboxPrefix(inbox))
 	}
 	nc, err := nats.Connect(opts.URL, no...)
 	if err != nil {
@@ -181,6 +202,24 @@ func Start(opts Options) (*Uplink, error) {
 	u.wg.Go(func() { u.heartbeats(ctx) })
 	u.wg.Go(func() { u.watchCatalog(ctx) })
 	return u, nil
+}
+
+// credsOption authenticates with the file at path: a NATS credentials
+// file (a user JWT and its seed, for clusters with decentralized auth) or
+// an nkey seed file, such as posoffer-cloud store add writes.
+func credsOption(path string) (nats.Option, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("hq credentials: %w", err)
+	}
+	if bytes.Contains(b, []byte("BEGIN NATS USER JWT")) {
+		return nats.UserCredentials(path), nil
+	}
+	o, err := nats.NkeyOptionFromSeed(path)
+	if err != nil {
+		return nil, fmt.Errorf("hq credentials %s: neither a .creds file nor an nkey seed: %w", path, err)
+	}
+	return o, nil
 }
 
 // Close stops the uplink; events not yet acknowledged stay in the outbox.

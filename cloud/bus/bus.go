@@ -11,12 +11,17 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,8 +45,42 @@ const DuplicateWindow = 2 * time.Minute
 const Retention = 14 * 24 * time.Hour
 
 // StartServer runs an embedded NATS server with JetStream on listen
-// (host:port), keeping its data under dir.
+// (host:port), keeping its data under dir, that requires no
+// authentication: for tests and benchmarks. HQ runs Start.
 func StartServer(dir, listen string) (*server.Server, error) {
+	s, err := Start(dir, listen, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Server, nil
+}
+
+// Auth is who may use the embedded server (see Users).
+type Auth struct {
+	HQ     string      // HQ's public nkey: every permission
+	Stores []StoreUser // the stores not revoked
+	// AllowAnonymous lets a client without credentials in, as HQ: only
+	// for development on one machine.
+	AllowAnonymous bool
+	// Refused, when set, is told of each connection the server refuses
+	// ("auth") and each publish or subscription it refuses ("publish",
+	// "subscribe"), with the server's words (the client, its key and the
+	// subject).
+	Refused func(kind, detail string)
+}
+
+// Server is the embedded NATS server and the options it was started with.
+type Server struct {
+	*server.Server
+	mu   sync.Mutex
+	opts *server.Options
+	auth Auth
+}
+
+// Start runs an embedded NATS server with JetStream on listen
+// (host:port), keeping its data under dir. With auth, only its users may
+// connect, each with its permissions; with nil, anyone may.
+func Start(dir, listen string, auth *Auth) (*Server, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("nats listen %q: %w", listen, err)
@@ -63,30 +102,128 @@ func StartServer(dir, listen string) (*server.Server, error) {
 	if p == 0 {
 		opts.Port = server.RANDOM_PORT
 	}
+	bs := &Server{opts: opts}
+	if auth != nil {
+		bs.auth = *auth
+		if err := bs.setUsers(opts); err != nil {
+			return nil, err
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	if auth != nil && auth.Refused != nil {
+		s.SetLoggerV2(refusals(auth.Refused), false, false, false)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
 		return nil, fmt.Errorf("nats server on %s did not start within 10s", listen)
 	}
-	return s, nil
+	bs.Server = s
+	return bs, nil
 }
 
-// Connect connects to NATS at url with the credentials file (optional),
-// reconnecting forever.
+// setUsers puts the users of s.auth into opts.
+func (s *Server) setUsers(opts *server.Options) error {
+	users, err := Users(s.auth.HQ, s.auth.Stores)
+	if err != nil {
+		return err
+	}
+	opts.Nkeys = users
+	opts.NoAuthUser = ""
+	if s.auth.AllowAnonymous {
+		opts.NoAuthUser = s.auth.HQ
+	}
+	return nil
+}
+
+// Stores returns the stores the server lets in now.
+func (s *Server) Stores() []StoreUser {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.auth.Stores)
+}
+
+// SetStores makes stores the only stores allowed, at once: the
+// connections of a store no longer among them are closed, and it cannot
+// connect again.
+func (s *Server) SetStores(stores []StoreUser) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.auth.HQ == "" {
+		return errors.New("set stores: the server was started without authentication")
+	}
+	s.auth.Stores = stores
+	opts := s.opts.Clone()
+	if err := s.setUsers(opts); err != nil {
+		return err
+	}
+	if err := s.ReloadOptions(opts); err != nil {
+		return fmt.Errorf("nats server: reload users: %w", err)
+	}
+	s.opts = opts
+	return nil
+}
+
+// refusals is a server logger that tells of refused connections,
+// publishes and subscriptions, and drops everything else (the server's
+// own log is off).
+type refusals func(kind, detail string)
+
+func (r refusals) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	switch {
+	case strings.Contains(msg, "Publish Violation"):
+		r("publish", msg)
+	case strings.Contains(msg, "Subscription Violation"):
+		r("subscribe", msg)
+	case strings.Contains(msg, server.ErrAuthentication.Error()):
+		r("auth", msg)
+	}
+}
+func (refusals) Noticef(string, ...any) {}
+func (refusals) Warnf(string, ...any)   {}
+func (refusals) Fatalf(string, ...any)  {}
+func (refusals) Debugf(string, ...any)  {}
+func (refusals) Tracef(string, ...any)  {}
+
+// Connect connects to NATS at url with the credentials file (optional;
+// see CredsOption), reconnecting forever.
 func Connect(url, creds, name string) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
+		o, err := CredsOption(creds)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, o)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
 	}
 	return nc, nil
+}
+
+// CredsOption returns the option that authenticates with the file at
+// path: a NATS credentials file (a user JWT and its seed, for clusters
+// with decentralized auth) or an nkey seed file (HQ's and the stores'
+// identities).
+func CredsOption(path string) (nats.Option, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("nats credentials: %w", err)
+	}
+	if bytes.Contains(b, []byte("BEGIN NATS USER JWT")) {
+		return nats.UserCredentials(path), nil
+	}
+	o, err := nats.NkeyOptionFromSeed(path)
+	if err != nil {
+		return nil, fmt.Errorf("nats credentials %s: neither a .creds file nor an nkey seed: %w", path, err)
+	}
+	return o, nil
 }
 
 // Ensure creates or updates the events stream (with a duplicate window of
@@ -139,4 +276,33 @@ func Ensure(ctx context.Context, js jetstream.JetStream, dupWindow time.Duration
 		}
 	}
 	return cons, nil
+}
+
+// Missing returns what Ensure makes that is not there now ("stream",
+// "consumer", "catalog bucket", "profiles bucket"), as when someone
+// deleted it; an error when NATS cannot say.
+func Missing(ctx context.Context, js jetstream.JetStream) ([]string, error) {
+	var missing []string
+	_, err := js.Stream(ctx, protocol.EventsStream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		missing = append(missing, "stream", "consumer")
+	case err != nil:
+		return nil, err
+	default:
+		_, err := js.Consumer(ctx, protocol.EventsStream, Consumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			missing = append(missing, "consumer")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	for what, bucket := range map[string]string{"catalog bucket": protocol.CatalogBucket, "profiles bucket": protocol.ProfilesBucket} {
+		if _, err := js.KeyValue(ctx, bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+			missing = append(missing, what)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return missing, nil
 }

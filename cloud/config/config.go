@@ -53,9 +53,15 @@ type HTTP struct {
 
 // NATS is where stores' events arrive and catalogs leave.
 type NATS struct {
-	URL       string `yaml:"url"`    // nats://... of an existing cluster; empty: the embedded server
-	Listen    string `yaml:"listen"` // the embedded server's listener
+	URL    string `yaml:"url"`    // nats://... of an existing cluster; empty: the embedded server
+	Listen string `yaml:"listen"` // the embedded server's listener
+	// CredsFile is HQ's credentials on the cluster at url: a .creds file
+	// or an nkey seed. The embedded server ignores it: HQ is its own nkey
+	// seed in data_dir there.
 	CredsFile string `yaml:"creds_file"`
+	// AllowAnonymous lets clients without credentials into the embedded
+	// server, with HQ's permissions: only for development on one machine.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
 	// DuplicateWindow is how long the events stream drops a repeated
 	// event id; HQ's database drops repeats at any age.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
@@ -108,6 +114,12 @@ func Parse(name string, b []byte) (*Config, error) {
 		}
 	} else if _, _, err := net.SplitHostPort(cfg.NATS.Listen); err != nil {
 		bad("nats.listen", "must be host:port such as 127.0.0.1:4222, got %q", cfg.NATS.Listen)
+	}
+	if cfg.NATS.CredsFile != "" && cfg.NATS.URL == "" {
+		bad("nats.creds_file", "applies to a cluster (nats.url) only; with the embedded server HQ is nats-hq.nk in data_dir")
+	}
+	if cfg.NATS.AllowAnonymous && cfg.NATS.URL != "" {
+		bad("nats.allow_anonymous", "applies to the embedded server only; a cluster's own configuration decides who connects")
 	}
 	if cfg.NATS.DuplicateWindow < 100*time.Millisecond || cfg.NATS.DuplicateWindow > 24*time.Hour {
 		bad("nats.duplicate_window", "must be 100ms to 24h, got %v", cfg.NATS.DuplicateWindow)

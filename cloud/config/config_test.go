@@ -17,6 +17,9 @@ func TestSampleIsValidAndShipped(t *testing.T) {
 	if cfg.NATS.DuplicateWindow != 2*time.Minute || cfg.HTTP.Listen != "127.0.0.1:8080" {
 		t.Errorf("sample: %+v", cfg)
 	}
+	if cfg.NATS.AllowAnonymous {
+		t.Error("the sample lets clients into NATS without credentials")
+	}
 	shipped, err := os.ReadFile("../../deploy/posoffer-cloud.yaml")
 	if err != nil || !bytes.Equal(shipped, Sample) {
 		t.Errorf("deploy/posoffer-cloud.yaml differs from the embedded sample (%v)", err)
@@ -35,6 +38,8 @@ func TestParseRefuses(t *testing.T) {
 		{"bad nats url", base + "nats: {url: 'http://x'}\n", "nats.url"},
 		{"bad window", base + "nats: {duplicate_window: 1ms}\n", "nats.duplicate_window"},
 		{"bad db", base + "db: mysql://x\n", "db: must be empty"},
+		{"creds without a cluster", base + "nats: {creds_file: /x.nk}\n", "nats.creds_file"},
+		{"anonymous on a cluster", base + "nats: {url: 'nats://x:4222', allow_anonymous: true}\n", "nats.allow_anonymous"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("cloud.yaml", []byte(tc.doc))

@@ -42,7 +42,22 @@ type Options struct {
 	// Stored, when set, is told how many events each committed batch
 	// added (new ids) and held in all.
 	Stored func(added, total int)
+	// Refused, when set, is told of each message terminated for good, and
+	// why: RefusedUndecodable, RefusedSubject, RefusedStoreMismatch or
+	// RefusedInvalid.
+	Refused func(reason string)
 }
+
+// Why an event is refused for good.
+const (
+	RefusedUndecodable = "undecodable" // not an event
+	RefusedSubject     = "subject"     // not on an event subject, or of another kind than its subject's
+	// RefusedStoreMismatch is an event of one store on another store's
+	// subject: what a store's credentials allow it to publish is its own
+	// subjects, so its events must name it.
+	RefusedStoreMismatch = "store_mismatch"
+	RefusedInvalid       = "invalid" // the database refused it
+)
 
 // Run ingests until ctx is done. Fetching and decoding the next batch
 // overlaps with writing the current one.
@@ -103,10 +118,11 @@ func fetch(ctx context.Context, opts Options, out chan<- fetched) {
 		}
 		var b fetched
 		for m := range batch.Messages() {
-			e, err := decode(m)
+			e, reason, err := decode(m)
 			if err != nil {
-				opts.Logger.Error("ingest: event refused for good", "subject", m.Subject(), "err", err)
+				opts.Logger.Error("ingest: event refused for good", "subject", m.Subject(), "reason", reason, "err", err)
 				m.Term()
+				opts.refused(reason)
 				continue
 			}
 			b.msgs, b.events = append(b.msgs, m), append(b.events, e)
@@ -153,6 +169,7 @@ func oneByOne(ctx context.Context, opts Options, pub *publisher, msgs []jetstrea
 		case errors.Is(err, store.ErrInvalidEvent):
 			opts.Logger.Error("ingest: event refused for good", "id", e.ID, "store", e.Store, "err", err)
 			msgs[i].Term()
+			opts.refused(RefusedInvalid)
 			continue
 		case err != nil:
 			for _, m := range msgs[i:] {
@@ -169,20 +186,30 @@ func oneByOne(ctx context.Context, opts Options, pub *publisher, msgs []jetstrea
 	return nil
 }
 
-// decode reads an event and checks that it came on its store's subject.
-func decode(m jetstream.Msg) (*protocol.Event, error) {
+// decode reads an event and checks that it came on its store's subject;
+// when it cannot be stored, it says why.
+func decode(m jetstream.Msg) (*protocol.Event, string, error) {
 	e, err := protocol.DecodeEvent(m.Data())
 	if err != nil {
-		return nil, err
+		return nil, RefusedUndecodable, err
 	}
 	store, kind, err := protocol.ParseEventSubject(m.Subject())
 	if err != nil {
-		return nil, err
+		return nil, RefusedSubject, err
 	}
-	if store != e.Store || kind != e.Kind {
-		return nil, errors.New("event of store " + e.Store + ", kind " + string(e.Kind) + " published on another subject")
+	if store != e.Store {
+		return nil, RefusedStoreMismatch, errors.New("event of store " + e.Store + " published on store " + store + "'s subject")
 	}
-	return e, nil
+	if kind != e.Kind {
+		return nil, RefusedSubject, errors.New("event of kind " + string(e.Kind) + " published on another kind's subject")
+	}
+	return e, "", nil
+}
+
+func (o Options) refused(reason string) {
+	if o.Refused != nil {
+		o.Refused(reason)
+	}
 }
 
 // publisher republishes merged profiles in the background, so that the

@@ -172,6 +172,16 @@ CREATE TABLE discrepancies (
 );
 CREATE INDEX discrepancies_at ON discrepancies (at_us, id);
 CREATE INDEX discrepancies_store_at ON discrepancies (store, terminal, at_us, id);
+`}, {4, "store identities on NATS", `
+-- Each store's NATS identity: an nkey user, of which HQ keeps only the
+-- public key. A store has at most one identity not revoked.
+CREATE TABLE store_identities (
+	public_key TEXT PRIMARY KEY,         -- the nkey user's public key (U...)
+	store      TEXT NOT NULL,
+	created_us BIGINT NOT NULL,
+	revoked_us BIGINT NOT NULL DEFAULT 0 -- 0: not revoked
+);
+CREATE INDEX store_identities_store ON store_identities (store, revoked_us);
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

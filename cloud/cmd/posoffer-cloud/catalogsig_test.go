@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/protocol"
@@ -125,18 +124,16 @@ func TestCatalogKeyCommand(t *testing.T) {
 // alarm clears.
 func TestCatalogWrittenByOthersNeverReachesATill(t *testing.T) {
 	h := newHQ(t, "")
-	keepCatalog(t, h.natsURL)
+	keepCatalog(t, h)
 	offerDoc := func(id string, percent int) string {
 		return `{"id":"` + id + `","status":"active","reward":{"type":"percent_off","percent":` + strconv.Itoa(percent) + `}}`
 	}
 	// HQ's launch mistake, published and then fixed: its signed values are
 	// what an attacker replays.
 	h.push(t, `{"version":1,"offers":[`+offerDoc("hq-ten", 100)+`]}`)
-	nc, err := nats.Connect(h.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	// The attacker holds HQ's NATS identity, so can write to the bucket,
+	// but not HQ's signing key.
+	nc := h.connect(t)
 	js, _ := jetstream.New(nc)
 	kv, err := js.KeyValue(context.Background(), protocol.CatalogBucket)
 	if err != nil {
@@ -149,7 +146,7 @@ func TestCatalogWrittenByOthersNeverReachesATill(t *testing.T) {
 		t.Fatal("the second push did not write a new manifest")
 	}
 
-	a := newAgent(t, h.natsURL, "")
+	a := newAgent(t, h, h.natsURL, "")
 	// The basket is 980; HQ's catalog takes 10% off it.
 	reply := func(id string) (string, int64) {
 		term := newTerminal(t, a)

@@ -88,7 +88,12 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if url == "" {
 		url = "nats://" + cfg.NATS.Listen
 	}
-	nc, err := bus.Connect(url, cfg.NATS.CredsFile, "posoffer-cloud catalog push")
+	creds, err := hqCreds(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return exitFail
+	}
+	nc, err := bus.Connect(url, creds, "posoffer-cloud catalog push")
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %d objects saved at HQ, not yet published: %v (is posoffer-cloud run up?)\n", changed, err)
 		return exitFail

@@ -18,9 +18,9 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/protocol"
 )
 
@@ -38,7 +38,7 @@ func TestDashboard(t *testing.T) {
 	start := time.Now()
 	h := newHQ(t, "")
 	if os.Getenv("POSOFFER_TEST_NATS_URL") != "" {
-		keepCatalog(t, h.natsURL)
+		keepCatalog(t, h)
 	}
 	admin, analyst := h.token(t, "admin"), h.token(t, "analyst")
 	base := "http://" + h.http
@@ -55,7 +55,7 @@ func TestDashboard(t *testing.T) {
 	if code := apiCall(t, base, admin, "POST", "publish", ""); code != http.StatusOK {
 		t.Fatalf("POST /api/v1/publish: %d", code)
 	}
-	a := newAgent(t, h.natsURL, "")
+	a := newAgent(t, h, h.natsURL, "")
 	b := newBrowser(t, chrome, base)
 	t.Logf("HQ, store and browser up in %v", time.Since(start).Round(time.Millisecond))
 
@@ -259,10 +259,10 @@ func and(conds ...string) string { return "!!(" + strings.Join(conds, ") && !!("
 // keepCatalog puts the catalog bucket back as it is now when the test
 // ends: on a NATS server shared with other tests, their agents take their
 // catalog from it.
-func keepCatalog(t *testing.T, natsURL string) {
+func keepCatalog(t *testing.T, h *hq) {
 	t.Helper()
 	ctx := context.Background()
-	nc, err := nats.Connect(natsURL)
+	nc, err := bus.Connect(h.natsURL, h.creds(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ const budgetCatalog = `{"version":1,"offers":[
 func TestInflatedClaimIsHonouredOnlyAsOffered(t *testing.T) {
 	h := newHQ(t, "")
 	h.push(t, budgetCatalog) // on a shared NATS, the bucket holds what the last test left
-	a := newAgent(t, h.natsURL, budgetCatalog)
+	a := newAgent(t, h, h.natsURL, budgetCatalog)
 	term := newTerminal(t, a)
 	defer term.close()
 

@@ -21,7 +21,10 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
@@ -136,8 +139,9 @@ func newReplica(t *testing.T, first *hq) *hq {
 	t.Helper()
 	h := &hq{dir: t.TempDir(), http: freePort(t), logs: &bytes.Buffer{}, natsURL: first.natsURL, dsn: first.dsn}
 	h.config = filepath.Join(h.dir, "cloud.yaml")
-	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {url: '%s'}\ndb: '%s'\ncatalog_signing_key_file: %s\n",
-		filepath.Join(h.dir, "data"), h.http, h.natsURL, h.dsn, signingKeyFile)
+	// HQ's identity is the first replica's: the embedded server knows it.
+	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {url: '%s', creds_file: '%s'}\ndb: '%s'\ncatalog_signing_key_file: %s\n",
+		filepath.Join(h.dir, "data"), h.http, h.natsURL, first.creds(), h.dsn, signingKeyFile)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +212,62 @@ func (h *hq) db(t *testing.T) *store.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// externalNATS reports whether the tests run on the NATS server at
+// POSOFFER_TEST_NATS_URL, which lets anyone in: there, HQ, the tests and
+// the agents connect without credentials.
+func externalNATS() bool { return os.Getenv("POSOFFER_TEST_NATS_URL") != "" }
+
+// seed is HQ's nkey seed file, which it makes on first start.
+func (h *hq) seed() string { return filepath.Join(h.dir, "data", bus.HQSeedFile) }
+
+// creds is what HQ connects with: its seed, or none on an external server.
+func (h *hq) creds() string {
+	if externalNATS() {
+		return ""
+	}
+	return h.seed()
+}
+
+// connect connects to HQ's NATS as HQ.
+func (h *hq) connect(t *testing.T) *nats.Conn {
+	t.Helper()
+	nc, err := bus.Connect(h.natsURL, h.creds(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// cloudSection is what posoffer-cloud store add prints.
+type cloudSection struct {
+	Cloud struct {
+		NATSURL        string `yaml:"nats_url"`
+		CredsFile      string `yaml:"creds_file"`
+		CatalogKeyFile string `yaml:"catalog_key_file"`
+	} `yaml:"cloud"`
+}
+
+// addStore gives the store an identity with posoffer-cloud store add and
+// returns the cloud: section it printed, which is all it printed on
+// stdout.
+func (h *hq) addStore(t *testing.T, id string) cloudSection {
+	t.Helper()
+	cmd := exec.Command(cloudBin, "store", "add", "--config", h.config, "--out", filepath.Join(h.dir, "stores", id), id)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("store add %s: %v\n%s", id, err, stderr.String())
+	}
+	var c cloudSection
+	d := yaml.NewDecoder(&stdout)
+	d.KnownFields(true)
+	if err := d.Decode(&c); err != nil || c.Cloud.CredsFile == "" || c.Cloud.NATSURL == "" || c.Cloud.CatalogKeyFile == "" {
+		t.Fatalf("store add printed %q (%v), want the agent's cloud: section", stdout.String(), err)
+	}
+	return c
 }
 
 // push publishes a catalog document with posoffer-cloud catalog push.
@@ -346,9 +406,15 @@ const testCatalog = `{"version":1,"offers":[
   {"id":"coffee-2-pastry","status":"active","condition":{"items":{"categories":["coffee"],"min_qty":2}},
    "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1}}]}`
 
-func newAgent(t *testing.T, natsURL, catalogFile string) *agent {
+// newAgent starts an agent of a new store, with an identity HQ h made,
+// that reaches HQ's NATS at natsURL.
+func newAgent(t *testing.T, h *hq, natsURL, catalogFile string) *agent {
 	t.Helper()
 	a := &agent{dir: t.TempDir(), store: uniqueID("s"), http: freePort(t), logs: &bytes.Buffer{}}
+	creds := h.addStore(t, a.store).Cloud.CredsFile
+	if externalNATS() {
+		creds = ""
+	}
 	listen := freePort(t)
 	a.broker = "tcp://" + listen
 	os.WriteFile(filepath.Join(a.dir, "tenant.key"), []byte(tenantKey+"\n"), 0o600)
@@ -359,8 +425,8 @@ func newAgent(t *testing.T, natsURL, catalogFile string) *agent {
 		catalog = "catalog_file: " + f + "\n"
 	}
 	a.config = filepath.Join(a.dir, "agent.yaml")
-	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', catalog_key_file: '%s'}\n",
-		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, catalogPubFile)
+	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n",
+		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, creds, catalogPubFile)
 	os.WriteFile(a.config, []byte(cfg), 0o644)
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })

@@ -5,7 +5,13 @@
 //	posoffer-cloud run --config FILE
 //
 // runs HQ until SIGTERM or SIGINT; with an empty nats.url it embeds its
-// own NATS server;
+// own NATS server, which lets in HQ and the stores' identities only;
+//
+//	posoffer-cloud store add --config FILE --out DIR ID
+//
+// makes a store's identity on HQ's NATS and prints its agent's cloud:
+// section (store list and store revoke manage them; nats-config prints
+// them for a cluster's configuration);
 //
 //	posoffer-cloud catalog push --config FILE --file catalog.yaml
 //
@@ -60,6 +66,11 @@ commands:
   token create   --config FILE --role admin|analyst [--name LABEL]: a token for the API and the dashboard
   token list     --config FILE: the tokens, never their secrets
   token revoke   --config FILE --id ID: revoke a token
+  store add      --config FILE --out DIR [--nats-url URL] ID: a store's NATS identity and
+                 catalog key, into DIR; prints the agent's cloud: section
+  store list     --config FILE: the stores' identities, never their secrets
+  store revoke   --config FILE ID: shut a store out of HQ's NATS
+  nats-config    --config FILE: the nats-server authorization block for HQ and the stores
   config sample  print a documented configuration with every key
   config check   --config FILE: check a configuration and say what is wrong
   version        print the version
@@ -79,6 +90,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return redemptionsCmd(ctx, args[1:], stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args[1:], stdout, stderr)
+	case "store":
+		return storeCmd(ctx, args[1:], stdout, stderr)
+	case "nats-config":
+		return natsConfigCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
 	case "version":

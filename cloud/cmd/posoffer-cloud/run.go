@@ -10,9 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -67,31 +68,6 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-// connect returns a connection to HQ's NATS: the configured cluster, or
-// the embedded server, started here (stop it after closing the
-// connection).
-func connect(cfg *config.Config, log *slog.Logger) (nc *nats.Conn, stop func(), err error) {
-	url, stop := cfg.NATS.URL, func() {}
-	if url == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("data dir: %w", err)
-		}
-		srv, err := bus.StartServer(cfg.DataDir, cfg.NATS.Listen)
-		if err != nil {
-			return nil, nil, err
-		}
-		stop = func() { srv.Shutdown(); srv.WaitForShutdown() }
-		url = srv.ClientURL()
-		log.Info("embedded nats server", "listen", cfg.NATS.Listen)
-	}
-	nc, err = bus.Connect(url, cfg.NATS.CredsFile, "posoffer-cloud")
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return nc, stop, nil
-}
-
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -105,7 +81,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	nc, stopNATS, err := connect(cfg, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	refusedNATS := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_nats_refused_total",
+		Help: "What the embedded NATS server refused: connections without valid credentials (auth), and publishes and subscriptions outside a client's permissions."},
+		[]string{"kind"})
+	reg.MustRegister(refusedNATS)
+	nc, natsSrv, stopNATS, err := connect(ctx, cfg, db, log, refusalLogger(refusedNATS, log.With("component", "nats")))
 	if err != nil {
 		return err
 	}
@@ -134,16 +116,37 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	cancel()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stored := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_events_total",
 		Help: "Events ingested: new (stored) and repeated (an id already stored, skipped)."}, []string{"result"})
-	reg.MustRegister(stored)
+	refusedEvents := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_events_refused_total",
+		Help: "Events terminated for good, by reason (store_mismatch: an event naming another store than its subject's)."},
+		[]string{"reason"})
+	repaired := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_nats_recreated_total",
+		Help: "Streams, consumers and buckets found deleted and made again."}, []string{"what"})
+	var busOK atomic.Bool
+	busOK.Store(true)
+	reg.MustRegister(stored, refusedEvents, repaired, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_cloud_nats_ready",
+		Help: "1 while HQ is connected to NATS and its stream, consumer and buckets are there."}, func() float64 {
+		if nc.IsConnected() && busOK.Load() {
+			return 1
+		}
+		return 0
+	}))
+	wctx, stopWatch := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	defer func() { stopWatch(); watchers.Wait() }()
+	watchers.Go(func() {
+		watchBus(wctx, js, cfg, db, kv, signer, time.Second, &busOK, repaired, log.With("component", "bus"))
+	})
+	if natsSrv != nil {
+		watchers.Go(func() { followStores(wctx, db, natsSrv, time.Second, log.With("component", "nats")) })
+	}
 
 	ictx, stopIngest := context.WithCancel(ctx)
 	ingested := make(chan error, 1)
 	go func() {
 		ingested <- ingest.Run(ictx, ingest.Options{DB: db, JS: js, Consumer: cons, Logger: log.With("component", "ingest"),
+			Refused: func(reason string) { refusedEvents.WithLabelValues(reason).Inc() },
 			Stored: func(added, total int) {
 				stored.WithLabelValues("new").Add(float64(added))
 				stored.WithLabelValues("repeated").Add(float64(total - added))
@@ -156,6 +159,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !nc.IsConnected() {
 			http.Error(w, "nats not connected", http.StatusServiceUnavailable)
+			return
+		}
+		if !busOK.Load() {
+			http.Error(w, "nats stream, consumer or bucket missing; recreating", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

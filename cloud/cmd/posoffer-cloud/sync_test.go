@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/protocol"
@@ -101,7 +100,7 @@ func checkExactlyOnce(t *testing.T, h *hq, storeID string, txns []string) {
 func TestExactlyOnceThroughKills(t *testing.T) {
 	h := newHQ(t, "")
 	h.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
-	a := newAgent(t, h.natsURL, testCatalog)
+	a := newAgent(t, h, h.natsURL, testCatalog)
 	var all, again []string
 	for round := range 4 {
 		stop := make(chan struct{})
@@ -152,7 +151,7 @@ func TestOfflineStoreCatchesUp(t *testing.T) {
 	h := newHQ(t, ", duplicate_window: 1s")
 	h.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	link := newProxy(t, strings.TrimPrefix(h.natsURL, "nats://"))
-	a := newAgent(t, link.url(), testCatalog)
+	a := newAgent(t, h, link.url(), testCatalog)
 	settle(t, a, []string{"before-1", "before-2"})
 
 	link.cut()
@@ -174,11 +173,7 @@ func TestOfflineStoreCatchesUp(t *testing.T) {
 	}
 
 	// Publish a stored checkout's redemption again, after the window.
-	nc, err := nats.Connect(h.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := h.connect(t)
 	js, _ := jetstream.New(nc)
 	id, _ := uuid.NewV7()
 	e := protocol.Event{ID: id.String(), Kind: protocol.EventRedemption, Store: a.store, At: time.Now().UTC(), Txn: "replayed",
@@ -225,7 +220,7 @@ func TestCatalogFromHQ(t *testing.T) {
 		return fmt.Sprintf(`{"id":%q,"status":"active","reward":{"type":"percent_off","percent":%d}}`, id, percent)
 	}
 	h.push(t, `{"version":1,"offers":[`+offerDoc("hq-five", 5)+`]}`)
-	a := newAgent(t, h.natsURL, "")
+	a := newAgent(t, h, h.natsURL, "")
 	offered := func(id string) (string, int64) {
 		term := newTerminal(t, a)
 		defer term.close()
@@ -257,10 +252,7 @@ func TestCatalogFromHQ(t *testing.T) {
 	// An offer HQ's checks would refuse, signed with HQ's key and put
 	// straight into the bucket: the agent refuses the catalog whole and
 	// keeps serving the last one.
-	nc, err := nats.Connect(h.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := h.connect(t)
 	js, _ := jetstream.New(nc)
 	kv, err := js.KeyValue(context.Background(), protocol.CatalogBucket)
 	if err != nil {
@@ -321,15 +313,11 @@ func TestProfileAcrossStores(t *testing.T) {
    "reward":{"type":"free_item","target":{"categories":["pastry"]},"qty":1}},
   {"id":"fans-10","status":"active","audience":{"segments_any":["coffee-fan"]},"reward":{"type":"percent_off","percent":10}}]}`
 	h.push(t, catalog)
-	a, b := newAgent(t, h.natsURL, ""), newAgent(t, h.natsURL, "")
+	a, b := newAgent(t, h, h.natsURL, ""), newAgent(t, h, h.natsURL, "")
 	loyalty := fmt.Sprintf("49%011d", rand.IntN(1e11)) // a customer of this test's own
 	settleAs(t, a, []string{"a-1", "a-2"}, loyalty)    // 2 coffees each: 4 in all, at store a
 
-	nc, err := nats.Connect(h.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := h.connect(t)
 	js, _ := jetstream.New(nc)
 	kv, err := js.KeyValue(context.Background(), protocol.ProfilesBucket)
 	if err != nil {
@@ -394,7 +382,7 @@ func TestProfileFetchHasABudget(t *testing.T) {
 	h := newHQ(t, "")
 	h.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	link := newProxy(t, strings.TrimPrefix(h.natsURL, "nats://"))
-	a := newAgent(t, link.url(), testCatalog)
+	a := newAgent(t, h, link.url(), testCatalog)
 	if !waitFor(5*time.Second, func() bool { return strings.Contains(agentStatus(t, a), `"connected": true`) }) {
 		t.Fatalf("agent not connected to HQ: %s", agentStatus(t, a))
 	}
@@ -448,8 +436,8 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 	h1 := newHQ(t, "")
 	h1.push(t, testCatalog) // on a shared NATS, the bucket holds what the last test left
 	h2 := newReplica(t, h1)
-	a := newAgent(t, h1.natsURL, testCatalog)
-	b := newAgent(t, h1.natsURL, testCatalog)
+	a := newAgent(t, h1, h1.natsURL, testCatalog)
+	b := newAgent(t, h1, h1.natsURL, testCatalog)
 	var txns []string
 	for i := range 300 {
 		txns = append(txns, fmt.Sprintf("r-%d", i))
