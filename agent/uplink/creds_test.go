@@ -68,7 +68,7 @@ func TestRefusedThenAdmitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	u, err := Start(Options{URL: srv.ClientURL(), Creds: seedFile, Store: "s1", DB: db, Heartbeat: time.Hour,
+	u, err := Start(Options{URL: srv.ClientURL(), Creds: seedFile, Store: "s1", DB: db, Heartbeat: time.Hour, AllowUnsigned: true,
 		Apply: func(int64, []byte) error { return nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func TestStoreIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signing, err := catalogsig.LoadSigningKey(filepath.Join(h.dir, "data", "catalog-signing.pem"))
+	signing, err := catalogsig.LoadSigningKey(signingKeyFile) // newHQ names it in catalog_signing_key_file
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +289,8 @@ func TestNATSConfigForACluster(t *testing.T) {
 	a.broker = "tcp://" + mqtt
 	os.WriteFile(filepath.Join(a.dir, "tenant.key"), []byte(tenantKey+"\n"), 0o600)
 	a.config = filepath.Join(a.dir, "agent.yaml")
-	os.WriteFile(a.config, fmt.Appendf(nil, "version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\nhttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s'}\n",
-		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), a.http, mqtt, h.natsURL, c.Cloud.CredsFile), 0o644)
+	os.WriteFile(a.config, fmt.Appendf(nil, "version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\nhttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n",
+		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), a.http, mqtt, h.natsURL, c.Cloud.CredsFile, c.Cloud.CatalogKeyFile), 0o644)
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })
 	settle(t, a, []string{"c-1", "c-2"})
