@@ -48,15 +48,28 @@ type Options struct {
 	// HistoryDays is how many days of purchase history a profile keeps;
 	// 0 is 180.
 	HistoryDays int
+	// Now is the clock that names a damaged file moved aside; nil is
+	// time.Now.
+	Now func() time.Time
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // Store is the agent's bbolt file. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	opts Options
+	db     *bolt.DB
+	opts   Options
+	damage *Damage // non-nil: started on a fresh file after a damaged one
 }
 
-// Open opens (or creates) the store file at path.
+// Open opens (or creates) the store file at path, after checking it (see
+// Verify and Damage): a damaged file is moved aside, never deleted, and the
+// store starts on a fresh one.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxOutbox <= 0 {
 		opts.MaxOutbox = 1_000_000
@@ -64,6 +77,16 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.HistoryDays <= 0 {
 		opts.HistoryDays = 180
 	}
+	db, damage, err := openChecked(path, opts.now())
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, opts: opts, damage: damage}, nil
+}
+
+// openBolt opens the bbolt file and creates the buckets. It runs only on a
+// file that Verify passed, or a new one.
+func openBolt(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: 2 * time.Second, // another agent holds the file
 		// Start with a map large enough that growing the file rarely has
@@ -85,7 +108,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, opts: opts}, nil
+	return db, nil
 }
 
 // Close closes the file.

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Damage is a store file that was found damaged when the store opened, and
+// where it was moved. The store then started on a fresh, empty file: its
+// catalog comes back from the catalog file or HQ, but outbox events not yet
+// sent to HQ and the profiles and counters in the damaged file are not in
+// the fresh one. They may be recoverable from MovedTo (bbolt's `bbolt
+// check`, `bbolt pages` and `bbolt page` commands read such a file).
+type Damage struct {
+	Path    string    `json:"path"`     // the store file
+	MovedTo string    `json:"moved_to"` // where the damaged file is now
+	Reason  string    `json:"reason"`   // what was wrong with it
+	At      time.Time `json:"at"`       // when it was found, UTC
+}
+
+// Message is the sentence for logs and alarms.
+func (d *Damage) Message() string {
+	return fmt.Sprintf("store file %s was damaged (%s); it was moved to %s and the agent started on a fresh one; "+
+		"events not yet sent to HQ may be recoverable from the moved file", d.Path, d.Reason, d.MovedTo)
+}
+
+// Damage returns the damaged file this store replaced when it opened, or
+// nil when the file it opened was sound (or new).
+func (s *Store) Damage() *Damage { return s.damage }
+
+// errPanic marks a panic or memory fault inside bbolt, recovered.
+var errPanic = errors.New("bbolt panicked")
+
+// openChecked opens the bbolt file at path after checking it, first with
+// plain reads (Verify), then, opened, with bbolt's own consistency check and
+// a read of every bucket, key and value. A damaged file is moved aside and a
+// fresh one created; the returned Damage says so.
+func openChecked(path string, now time.Time) (*bolt.DB, *Damage, error) {
+	reason := ""
+	if err := Verify(path); err != nil {
+		var d *damagedError
+		if !errors.As(err, &d) {
+			return nil, nil, err
+		}
+		reason = d.reason
+	} else {
+		db, err := guard(func() (*bolt.DB, error) { return openBolt(path) })
+		switch {
+		case err == nil:
+			if _, err = guard(func() (struct{}, error) { return struct{}{}, checkBolt(db) }); err == nil {
+				return db, nil, nil
+			}
+			guard(func() (struct{}, error) { return struct{}{}, db.Close() })
+			reason = err.Error()
+		case damagedOpen(err):
+			reason = err.Error()
+		default:
+			return nil, nil, err
+		}
+	}
+	moved, err := moveAside(path, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store %s is damaged (%s) and could not be moved aside: %w", path, reason, err)
+	}
+	db, err := openBolt(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, &Damage{Path: path, MovedTo: moved, Reason: reason, At: now}, nil
+}
+
+// damagedOpen says whether bbolt's Open failed because of the file's
+// content, rather than, say, another process holding it.
+func damagedOpen(err error) bool {
+	return errors.Is(err, errPanic) || errors.Is(err, berrors.ErrInvalid) ||
+		errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum)
+}
+
+// checkBolt runs bbolt's consistency check and reads every bucket, key and
+// value, so that a damage Verify cannot see (keys out of order) is found
+// now rather than by a terminal's checkout.
+func checkBolt(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			if len(errs) < 5 {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("bbolt check: %w", errors.Join(errs...))
+		}
+		var walk func(b *bolt.Bucket) error
+		walk = func(b *bolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				if v == nil {
+					if c := b.Bucket(k); c != nil {
+						return walk(c)
+					}
+				}
+				return nil
+			})
+		}
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
+	})
+}
+
+// guard runs f in a goroutine of its own in which a memory fault (SIGBUS
+// or SIGSEGV in the mapped file) is a panic, and recovers any panic as an
+// error wrapping errPanic. Memory bbolt mapped before a fault stays mapped:
+// it is not used again.
+func guard[T any](f func() (T, error)) (v T, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		debug.SetPanicOnFault(true)
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: %v", errPanic, r)
+			}
+		}()
+		v, err = f()
+	}()
+	<-done
+	return v, err
+}
+
+// moveAside renames a damaged file to path.damaged-<UTC time>, never over
+// another, and syncs the directory so that the move survives a power cut.
+func moveAside(path string, now time.Time) (string, error) {
+	base := path + ".damaged-" + now.UTC().Format("20060102T150405Z")
+	to := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		to = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(path, to); err != nil {
+		return "", err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return to, nil
+}
