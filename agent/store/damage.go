@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -73,7 +75,21 @@ func openChecked(path string, now time.Time) (*bolt.DB, *Damage, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return db, &Damage{Path: path, MovedTo: moved, Reason: reason, At: now}, nil
+	return db, &Damage{Path: path, MovedTo: moved, Reason: shortReason(reason), At: now}, nil
+}
+
+// shortReason makes a reason one line of at most 300 bytes, so that the
+// alarm fits in a heartbeat (HQ takes alarms of up to 1 KiB).
+func shortReason(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= 300 {
+		return s
+	}
+	s = s[:297]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
 }
 
 // damagedOpen says whether bbolt's Open failed because of the file's

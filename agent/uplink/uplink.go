@@ -328,6 +328,10 @@ func (u *Uplink) heartbeat(ctx context.Context) {
 	if r := u.Rejected(); r != "" {
 		hb.Alarms = append(hb.Alarms, r)
 	}
+	if d := u.opts.DB.Damage(); d != nil {
+		hb.StoreDamaged = d.MovedTo
+		hb.Alarms = append(hb.Alarms, "store_damaged: "+d.Message())
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return
