@@ -35,6 +35,8 @@ func TestParseRefuses(t *testing.T) {
 		{"bad nats url", base + "nats: {url: 'http://x'}\n", "nats.url"},
 		{"bad window", base + "nats: {duplicate_window: 1ms}\n", "nats.duplicate_window"},
 		{"bad db", base + "db: mysql://x\n", "db: must be empty"},
+		{"bad body timeout", base + "http: {body_timeout: 0s}\n", "http.body_timeout: must be 100ms to 1h"},
+		{"bad header bytes", base + "http: {max_header_bytes: 10}\n", "http.max_header_bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("cloud.yaml", []byte(tc.doc))

@@ -154,6 +154,9 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at_us, id);
 CREATE INDEX audit_object ON audit (kind, object_id, at_us, id);
+`}, {3, "tokens that expire", `
+-- When a token stops being valid, unix microseconds; 0: never.
+ALTER TABLE api_tokens ADD COLUMN expires_us BIGINT NOT NULL DEFAULT 0;
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
