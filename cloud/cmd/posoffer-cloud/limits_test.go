@@ -239,7 +239,9 @@ func TestRevokedOrExpiredTokenEndsItsFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var reply struct{ Error struct{ Code, Message string } }
+	var reply struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil || resp.StatusCode != http.StatusUnauthorized ||
 		reply.Error.Code != "unauthorized" || !strings.Contains(reply.Error.Message, "expired") {
 		t.Errorf("an expired token: %d %+v %v", resp.StatusCode, reply, err)
