@@ -14,7 +14,7 @@ import (
 	"github.com/posoffer/posoffer/cloud/store/storetest"
 )
 
-// ended waits for the feed to send its error event and end, and returns
+// ended waits for the feed to send its end event and end, and returns
 // the error reply.
 func (s *stream) ended(within time.Duration) *Error {
 	s.t.Helper()
@@ -25,14 +25,14 @@ func (s *stream) ended(within time.Duration) *Error {
 		case ev, ok := <-s.events:
 			if !ok {
 				if got == nil {
-					s.t.Fatal("the feed ended without an error event")
+					s.t.Fatal("the feed ended without an end event")
 				}
 				return got
 			}
-			if ev.event == "error" {
+			if ev.event == "end" {
 				var r errorReply
 				if err := json.Unmarshal([]byte(ev.data), &r); err != nil || r.Error == nil {
-					s.t.Fatalf("error event %q: %v", ev.data, err)
+					s.t.Fatalf("end event %q: %v", ev.data, err)
 				}
 				got = r.Error
 			}
@@ -72,7 +72,7 @@ func TestExpiringToken(t *testing.T) {
 
 // TestFeedEndsWhenItsTokenGoes: a live feed whose token is revoked (in the
 // database, as the CLI or another HQ replica does) or expires ends within
-// about a second, with an error event; feeds of other tokens go on.
+// about a second, with an end event; feeds of other tokens go on.
 func TestFeedEndsWhenItsTokenGoes(t *testing.T) {
 	e := newEnv(t, storetest.SQLite(t))
 	e.s.feed = feedConfig{poll: 20 * time.Millisecond, beat: time.Hour, window: 30 * time.Second, token: 100 * time.Millisecond}

@@ -46,8 +46,9 @@ const feedPage = 500
 // /api/v1/redemptions lists it.
 //
 // The feed's token is looked up again every second (feedConfig.token): once
-// it is revoked or has expired, the feed sends an `error` event with the
-// error reply and ends; a reconnection is refused with 401.
+// it is revoked or has expired, the feed sends an `end` event whose data
+// is the error reply, and ends; a reconnection is refused with 401. (Not
+// an event named `error`: EventSource uses that name for its own.)
 func (s *server) liveFeed(w http.ResponseWriter, r *http.Request) error {
 	if _, err := readParams(r); err != nil {
 		return err
@@ -101,7 +102,7 @@ func (s *server) liveFeed(w http.ResponseWriter, r *http.Request) error {
 			_, err := s.validToken(ctx, hash)
 			if e, ok := errors.AsType[*Error](err); ok {
 				data, _ := json.Marshal(errorReply{e})
-				fmt.Fprintf(w, "event: error\ndata: %s\n\n", data)
+				fmt.Fprintf(w, "event: end\ndata: %s\n\n", data)
 				rc.Flush()
 				s.metrics.feedsEnded.Inc()
 				return nil

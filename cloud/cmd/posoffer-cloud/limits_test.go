@@ -163,7 +163,7 @@ func openFeed(t *testing.T, h *hq, token string) *feedClient {
 	return f
 }
 
-// endsWithin checks that the feed sends an error event and ends within d.
+// endsWithin checks that the feed sends an end event and ends within d.
 func (f *feedClient) endsWithin(t *testing.T, d time.Duration, what string) {
 	t.Helper()
 	select {
@@ -174,11 +174,11 @@ func (f *feedClient) endsWithin(t *testing.T, d time.Duration, what string) {
 	for {
 		select {
 		case e := <-f.events:
-			if e == "error" {
+			if e == "end" {
 				return
 			}
 		default:
-			t.Fatalf("%s: the feed ended without an error event", what)
+			t.Fatalf("%s: the feed ended without an end event", what)
 		}
 	}
 }
