@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -33,8 +34,10 @@ func (d *Damage) Message() string {
 		"events not yet sent to HQ may be recoverable from the moved file", d.Path, d.Reason, d.MovedTo)
 }
 
-// Damage returns the damaged file this store replaced when it opened, or
-// nil when the file it opened was sound (or new).
+// Damage returns the damaged file this store's file replaced, or nil.
+// It is reported from the start on the fresh file until the damaged file
+// is no longer where it was moved (someone took it away to recover what it
+// holds, or archived it): the alarm outlives restarts until then.
 func (s *Store) Damage() *Damage { return s.damage }
 
 // errPanic marks a panic or memory fault inside bbolt, recovered.
@@ -57,7 +60,12 @@ func openChecked(path string, now time.Time) (*bolt.DB, *Damage, error) {
 		switch {
 		case err == nil:
 			if _, err = guard(func() (struct{}, error) { return struct{}{}, checkBolt(db) }); err == nil {
-				return db, nil, nil
+				d, err := pastDamage(db)
+				if err != nil {
+					db.Close()
+					return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+				}
+				return db, d, nil
 			}
 			guard(func() (struct{}, error) { return struct{}{}, db.Close() })
 			reason = err.Error()
@@ -75,7 +83,44 @@ func openChecked(path string, now time.Time) (*bolt.DB, *Damage, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return db, &Damage{Path: path, MovedTo: moved, Reason: shortReason(reason), At: now}, nil
+	d := &Damage{Path: path, MovedTo: moved, Reason: shortReason(reason), At: now}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		v, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyDamage, v)
+	}); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("open store %s: record the damaged file: %w", path, err)
+	}
+	return db, d, nil
+}
+
+// pastDamage returns the damage recorded in a fresh file when it replaced
+// a damaged one, while the damaged file is still where it was moved: the
+// alarm outlives restarts until someone takes the file away (to recover
+// what it holds, or to archive it). Once it is gone, the record goes too.
+func pastDamage(db *bolt.DB) (*Damage, error) {
+	var d *Damage
+	err := db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		v := m.Get(keyDamage)
+		if v == nil {
+			return nil
+		}
+		d = new(Damage)
+		if err := json.Unmarshal(v, d); err != nil || d.MovedTo == "" {
+			d = nil
+			return m.Delete(keyDamage)
+		}
+		if _, err := os.Lstat(d.MovedTo); errors.Is(err, os.ErrNotExist) {
+			d = nil
+			return m.Delete(keyDamage)
+		}
+		return nil
+	})
+	return d, err
 }
 
 // shortReason makes a reason one line of at most 300 bytes, so that the

@@ -38,6 +38,7 @@ var (
 	keyCatalogRev = []byte("catalog_revision")
 	keyDepth      = []byte("outbox_depth")
 	keyDropped    = []byte("dropped_impressions")
+	keyDamage     = []byte("damage") // the Damage this file replaced, JSON
 )
 
 // Options tune a store. The zero value is usable.
