@@ -30,15 +30,63 @@ type Damage struct {
 
 // Message is the sentence for logs and alarms.
 func (d *Damage) Message() string {
+	if d.MovedTo == "" {
+		return fmt.Sprintf("store file %s is damaged (%s); checkouts are refused; restart the agent, which moves "+
+			"the file aside and starts on a fresh one", d.Path, d.Reason)
+	}
 	return fmt.Sprintf("store file %s was damaged (%s); it was moved to %s and the agent started on a fresh one; "+
 		"events not yet sent to HQ may be recoverable from the moved file", d.Path, d.Reason, d.MovedTo)
 }
 
-// Damage returns the damaged file this store's file replaced, or nil.
-// It is reported from the start on the fresh file until the damaged file
-// is no longer where it was moved (someone took it away to recover what it
-// holds, or archived it): the alarm outlives restarts until then.
-func (s *Store) Damage() *Damage { return s.damage }
+// Damage returns what is wrong with the store's file, or nil: the file
+// found damaged while the store ran (MovedTo empty: every call since
+// fails with ErrDamaged, and the next Open moves the file aside), or else
+// the damaged file that this store's file replaced when it opened. The
+// latter is reported until the damaged file is no longer where it was
+// moved (someone took it away to recover what it holds, or archived it):
+// the alarm outlives restarts until then.
+func (s *Store) Damage() *Damage {
+	if d := s.broken.Load(); d != nil {
+		return d
+	}
+	return s.damage
+}
+
+// update and view run a bbolt transaction so that a panic or memory fault
+// inside bbolt (a damage the checks at open did not see) is an error
+// wrapping ErrDamaged, not a crash. The write is rolled back, the store
+// is marked broken and refuses every call after, and a note next to the
+// file makes the next Open move it aside.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return s.guard(func() error { return s.db.Update(fn) })
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return s.guard(func() error { return s.db.View(fn) })
+}
+
+func (s *Store) guard(f func() error) (err error) {
+	if d := s.broken.Load(); d != nil {
+		return fmt.Errorf("%w: %s", ErrDamaged, d.Reason)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		d := &Damage{Path: s.path, Reason: shortReason(fmt.Sprintf("bbolt failed on it: %v", r)), At: s.opts.now()}
+		if s.broken.CompareAndSwap(nil, d) {
+			os.WriteFile(s.path+brokenSuffix, []byte(d.Reason+"\n"), 0o600)
+		}
+		err = fmt.Errorf("%w: %s", ErrDamaged, d.Reason)
+	}()
+	return f()
+}
+
+// brokenSuffix names the note that a store left next to a file bbolt failed
+// on while it ran.
+const brokenSuffix = ".broken"
 
 // errPanic marks a panic or memory fault inside bbolt, recovered.
 var errPanic = errors.New("bbolt panicked")
@@ -48,39 +96,24 @@ var errPanic = errors.New("bbolt panicked")
 // a read of every bucket, key and value. A damaged file is moved aside and a
 // fresh one created; the returned Damage says so.
 func openChecked(path string, now time.Time) (*bolt.DB, *Damage, error) {
-	reason := ""
-	if err := Verify(path); err != nil {
-		var d *damagedError
-		if !errors.As(err, &d) {
-			return nil, nil, err
+	reason, db, err := check(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if reason == "" {
+		d, err := pastDamage(db)
+		if err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("open store %s: %w", path, err)
 		}
-		reason = d.reason
-	} else {
-		db, err := guard(func() (*bolt.DB, error) { return openBolt(path) })
-		switch {
-		case err == nil:
-			if _, err = guard(func() (struct{}, error) { return struct{}{}, checkBolt(db) }); err == nil {
-				d, err := pastDamage(db)
-				if err != nil {
-					db.Close()
-					return nil, nil, fmt.Errorf("open store %s: %w", path, err)
-				}
-				return db, d, nil
-			}
-			guard(func() (struct{}, error) { return struct{}{}, db.Close() })
-			reason = err.Error()
-		case damagedOpen(err):
-			reason = err.Error()
-		default:
-			return nil, nil, err
-		}
+		return db, d, nil
 	}
 	moved, err := moveAside(path, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store %s is damaged (%s) and could not be moved aside: %w", path, reason, err)
 	}
-	db, err := openBolt(path)
-	if err != nil {
+	os.Remove(path + brokenSuffix)
+	if db, err = openBolt(path); err != nil {
 		return nil, nil, err
 	}
 	d := &Damage{Path: path, MovedTo: moved, Reason: shortReason(reason), At: now}
@@ -95,6 +128,38 @@ func openChecked(path string, now time.Time) (*bolt.DB, *Damage, error) {
 		return nil, nil, fmt.Errorf("open store %s: record the damaged file: %w", path, err)
 	}
 	return db, d, nil
+}
+
+// check opens the file at path when it is sound (or missing: a new one),
+// or says why it is damaged: a note that bbolt failed on it while the
+// agent ran, Verify, a panic or fault opening it, bbolt's check.
+func check(path string) (reason string, db *bolt.DB, err error) {
+	if note, err := os.ReadFile(path + brokenSuffix); err == nil {
+		if _, err := os.Stat(path); err == nil {
+			return "found damaged while the agent ran: " + strings.TrimSpace(string(note)), nil, nil
+		}
+		os.Remove(path + brokenSuffix) // the file was moved aside already
+	}
+	if err := Verify(path); err != nil {
+		var d *damagedError
+		if !errors.As(err, &d) {
+			return "", nil, err
+		}
+		return d.reason, nil, nil
+	}
+	db, err = guard(func() (*bolt.DB, error) { return openBolt(path) })
+	switch {
+	case err == nil:
+		_, err = guard(func() (struct{}, error) { return struct{}{}, checkBolt(db) })
+		if err == nil {
+			return "", db, nil
+		}
+		guard(func() (struct{}, error) { return struct{}{}, db.Close() })
+		return err.Error(), nil, nil
+	case damagedOpen(err):
+		return err.Error(), nil, nil
+	}
+	return "", nil, err
 }
 
 // pastDamage returns the damage recorded in a fresh file when it replaced

@@ -266,3 +266,93 @@ func TestKeysOutOfOrderFoundByBboltCheck(t *testing.T) {
 	}
 	t.Log(d.Reason)
 }
+
+// FuzzOpen: whatever a store file holds, Open neither panics nor faults,
+// and the store it returns records a checkout.
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "seed.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := range 3 {
+		s.RecordCheckout("s001", checkout(fmt.Sprintf("t-%d", i)), nil)
+	}
+	s.Close()
+	sound, _ := os.ReadFile(path)
+	sound = sound[:storetest.InUse(f, sound)*storetest.PageSize(f, sound)]
+	f.Add(sound)
+	f.Add(sound[:len(sound)/2])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "agent.db")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.RecordCheckout("s001", checkout("t-fuzz"), nil); err != nil && s.Damage() != nil {
+			t.Fatalf("checkout on the fresh file: %v", err)
+		}
+	})
+}
+
+// TestDamageWhileRunning damages the file under an open store (every leaf
+// page's first key made empty, which bbolt asserts against when it
+// writes): the next checkout fails with ErrDamaged instead of crashing
+// the process, every call after fails at once, Damage says so, and the
+// next Open moves the file aside.
+func TestDamageWhileRunning(t *testing.T) {
+	path := populated(t)
+	s, err := Open(path, Options{Now: func() time.Time { return damageAt }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, _ := os.ReadFile(path)
+	ps, ne := storetest.PageSize(t, b), binary.NativeEndian
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := 2; id < storetest.InUse(t, b); id++ {
+		p := b[id*ps:]
+		if ne.Uint16(p[8:]) == 0x02 && ne.Uint16(p[10:]) > 0 {
+			f.WriteAt([]byte{0, 0, 0, 0}, int64(id*ps+16+8)) // ksize of element 0
+		}
+	}
+	f.Close()
+
+	_, err = s.RecordCheckout("s001", checkout("t-new"), nil)
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("checkout on a file damaged under the store: %v, want ErrDamaged", err)
+	}
+	d := s.Damage()
+	if d == nil || d.MovedTo != "" || !strings.Contains(d.Reason, "bbolt failed") || !strings.Contains(d.Message(), "refused") {
+		t.Fatalf("damage %+v", d)
+	}
+	t.Log(d.Message())
+	if _, err := s.Profile(cust); !errors.Is(err, ErrDamaged) {
+		t.Errorf("a read after: %v, want ErrDamaged", err)
+	}
+	if _, err := os.Stat(path + brokenSuffix); err != nil {
+		t.Errorf("no note for the next Open: %v", err)
+	}
+	s.Close()
+
+	s = open(t, path, Options{Now: func() time.Time { return damageAt }})
+	d = s.Damage()
+	if d == nil || d.MovedTo != path+".damaged-20261203T100000Z" || !strings.Contains(d.Reason, "while the agent ran") {
+		t.Fatalf("reopened: damage %+v, want the file moved aside", d)
+	}
+	if _, err := os.Stat(path + brokenSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the note is still there: %v", err)
+	}
+	if dup, err := s.RecordCheckout("s001", checkout("t-new"), nil); err != nil || dup {
+		t.Fatalf("checkout on the fresh file: %v %v", dup, err)
+	}
+}

@@ -69,10 +69,10 @@ func (m meta) valid() bool {
 // damaged file is found before bbolt opens it: the meta pages (magic,
 // version, checksum), that the file holds every page up to the high-water
 // mark in whole pages, the freelist, and the whole B+tree of buckets (page
-// types, ids in range, every element inside its page, no page reachable
-// twice, every page either reachable or free). It returns nil for a sound
-// file and for a missing one (a fresh start), and an error wrapping
-// ErrDamaged, saying what is wrong, for a damaged one.
+// types, ids in range, every element inside its page and with a key, no
+// page reachable twice, every page either reachable or free). It returns
+// nil for a sound file and for a missing one (a fresh start), and an
+// error wrapping ErrDamaged, saying what is wrong, for a damaged one.
 //
 // An empty (0-byte) file is damaged: bbolt writes its first four pages and
 // syncs them before Open returns, so an agent.db of 0 bytes is one that
@@ -331,6 +331,9 @@ func (v *verifier) tree(id uint64, depth int, inline []byte) error {
 	if flags == flagBranch && inline != nil {
 		return errors.New("an inline bucket holds a branch page")
 	}
+	if flags == flagBranch && count == 0 {
+		return fmt.Errorf("page %d: an empty branch page", id)
+	}
 	for i := range count {
 		at := pageHeaderSize + i*elementSize
 		e := p[at : at+elementSize]
@@ -338,6 +341,9 @@ func (v *verifier) tree(id uint64, depth int, inline []byte) error {
 			pos, ksize, child := uint64(ne.Uint32(e[0:])), uint64(ne.Uint32(e[4:])), ne.Uint64(e[8:])
 			if uint64(at)+pos+ksize > uint64(len(p)) {
 				return fmt.Errorf("page %d: branch element %d points past the page", id, i)
+			}
+			if ksize == 0 { // bbolt asserts that keys are not empty
+				return fmt.Errorf("page %d: branch element %d has an empty key", id, i)
 			}
 			if err := v.tree(child, depth+1, nil); err != nil {
 				return err
@@ -349,8 +355,14 @@ func (v *verifier) tree(id uint64, depth int, inline []byte) error {
 		if end > uint64(len(p)) {
 			return fmt.Errorf("page %d: leaf element %d points past the page", id, i)
 		}
+		if ksize == 0 {
+			return fmt.Errorf("page %d: leaf element %d has an empty key", id, i)
+		}
 		if eflags&leafBucket == 0 {
 			continue
+		}
+		if inline != nil { // bbolt keeps a bucket inline only when it has no buckets
+			return errors.New("an inline bucket holds a bucket")
 		}
 		val := p[end-vsize : end]
 		if len(val) < bucketHeaderSize {
