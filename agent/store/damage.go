@@ -202,11 +202,14 @@ func shortReason(s string) string {
 	return s + "..."
 }
 
-// damagedOpen says whether bbolt's Open failed because of the file's
-// content, rather than, say, another process holding it.
+// damagedOpen says whether opening the file failed because of its
+// content, rather than, say, another process holding it. A sound bbolt
+// file whose top-level names are not buckets (ErrIncompatibleValue) is
+// not a store file the agent wrote.
 func damagedOpen(err error) bool {
 	return errors.Is(err, errPanic) || errors.Is(err, berrors.ErrInvalid) ||
-		errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum)
+		errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrChecksum) ||
+		errors.Is(err, berrors.ErrIncompatibleValue)
 }
 
 // checkBolt runs bbolt's consistency check and reads every bucket, key and

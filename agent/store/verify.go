@@ -143,6 +143,15 @@ func (v *verifier) run() error {
 	if pages := uint64(v.size / v.pageSize); pages < m.pgid {
 		return fmt.Errorf("the file holds %d pages and its meta page says %d are in use (truncated)", pages, m.pgid)
 	}
+	for id := range uint64(2) { // bbolt's check reads both, valid or not, and asserts their headers
+		var hdr [pageHeaderSize]byte
+		if _, err := v.f.ReadAt(hdr[:], int64(id)*v.pageSize); err != nil {
+			return fmt.Errorf("%w: meta page %d: %w", errIO, id, err)
+		}
+		if ne.Uint64(hdr[:]) != id || ne.Uint16(hdr[8:]) != flagMeta {
+			return fmt.Errorf("meta page %d: its header says page %d, flags %#x", id, ne.Uint64(hdr[:]), ne.Uint16(hdr[8:]))
+		}
+	}
 	v.seen = make([]uint8, m.pgid)
 	v.seen[0], v.seen[1] = seenUsed, seenUsed
 	if m.freelist != noFreelist {
