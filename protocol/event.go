@@ -87,6 +87,10 @@ type Heartbeat struct {
 	OutboxOldestMS int64    `json:"outbox_oldest_ms"`
 	Dropped        int64    `json:"dropped_impressions"`
 	Alarms         []string `json:"alarms,omitempty"`
+	// StoreDamaged is where the agent moved its damaged store file when it
+	// started (it runs on a fresh one); empty: the file was sound. The
+	// same is said in Alarms, which older HQs show.
+	StoreDamaged string `json:"store_damaged,omitempty"`
 }
 
 // DecodeEvent parses an event and checks it with Validate, and that it

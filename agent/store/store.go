@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +43,7 @@ var (
 	keyHQCatalog  = []byte("hq_catalog_seq") // the newest signed catalog from HQ ever applied
 	keyDepth      = []byte("outbox_depth")
 	keyDropped    = []byte("dropped_impressions")
+	keyDamage     = []byte("damage") // the Damage this file replaced, JSON
 )
 
 // Options tune a store. The zero value is usable.
@@ -52,15 +54,30 @@ type Options struct {
 	// HistoryDays is how many days of purchase history a profile keeps;
 	// 0 is 180.
 	HistoryDays int
+	// Now is the clock that names a damaged file moved aside; nil is
+	// time.Now.
+	Now func() time.Time
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // Store is the agent's bbolt file. It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	opts Options
+	db     *bolt.DB
+	opts   Options
+	path   string
+	damage *Damage                // non-nil: started on a fresh file after a damaged one
+	broken atomic.Pointer[Damage] // non-nil: bbolt failed on the file while running
 }
 
-// Open opens (or creates) the store file at path.
+// Open opens (or creates) the store file at path, after checking it (see
+// Verify and Damage): a damaged file is moved aside, never deleted, and the
+// store starts on a fresh one.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxOutbox <= 0 {
 		opts.MaxOutbox = 1_000_000
@@ -68,6 +85,16 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.HistoryDays <= 0 {
 		opts.HistoryDays = 180
 	}
+	db, damage, err := openChecked(path, opts.now())
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, opts: opts, path: path, damage: damage}, nil
+}
+
+// openBolt opens the bbolt file and creates the buckets. It runs only on a
+// file that Verify passed, or a new one.
+func openBolt(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: 2 * time.Second, // another agent holds the file
 		// Start with a map large enough that growing the file rarely has
@@ -89,7 +116,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, opts: opts}, nil
+	return db, nil
 }
 
 // Close closes the file.
@@ -98,7 +125,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // SaveCatalog keeps the catalog document the agent serves, with its
 // revision, so that the agent starts offline with what it last had.
 func (s *Store) SaveCatalog(revision int64, doc []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if err := m.Put(keyCatalog, doc); err != nil {
 			return err
@@ -109,7 +136,7 @@ func (s *Store) SaveCatalog(revision int64, doc []byte) error {
 
 // Catalog returns the catalog document last saved, or nil.
 func (s *Store) Catalog() (revision int64, doc []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		doc = clone(m.Get(keyCatalog))
 		revision = int64(get64(m.Get(keyCatalogRev)))
@@ -146,7 +173,7 @@ func (s *Store) HQCatalogSeq() (uint64, error) {
 // Profile returns a customer's profile, or nil for a customer not seen yet.
 func (s *Store) Profile(customerKey string) (*offer.Profile, error) {
 	var p *offer.Profile
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketProfiles).Get([]byte(customerKey))
 		if b == nil {
 			return nil
@@ -163,7 +190,7 @@ func (s *Store) Profile(customerKey string) (*offer.Profile, error) {
 // SaveProfiles stores profiles as they are, in one transaction: merged
 // profiles from HQ, or an import.
 func (s *Store) SaveProfiles(profiles map[string]*offer.Profile) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketProfiles)
 		for key, p := range profiles {
 			if !protocol.ValidCustomerKey(key) {
@@ -205,18 +232,18 @@ func counterKey(kind byte, day int64, customer, offerID string) []byte {
 // Usage returns the limit counts as they stand, for one customer (empty:
 // not identified) on one store-local day.
 func (s *Store) Usage(customerKey string, day int64) offer.Usage {
-	return usage{s.db, customerKey, day}
+	return usage{s, customerKey, day}
 }
 
 type usage struct {
-	db       *bolt.DB
+	s        *Store
 	customer string
 	day      int64
 }
 
 func (u usage) Counts(offerID string) offer.Counts {
 	var c offer.Counts
-	u.db.View(func(tx *bolt.Tx) error {
+	u.s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCounters)
 		if v := b.Get(counterKey(ctrStore, 0, "", offerID)); len(v) == 16 {
 			c.Redemptions, c.Discount = int64(get64(v[:8])), int64(get64(v[8:]))
@@ -268,7 +295,7 @@ func (c *Claim) Short() bool { return c.Honoured < c.Discount || c.HonouredPoint
 // Impressions waiting to be written ride along in the same transaction,
 // whether or not the checkout is new.
 func (s *Store) RecordCheckout(storeID string, ck *Checkout, impressions []Impression) (dup bool, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		if err := s.impressions(tx, storeID, impressions); err != nil {
 			return err
 		}
@@ -487,7 +514,7 @@ type Impression struct {
 // counted as dropped instead of queued; the counters still go up, so
 // limits hold.
 func (s *Store) RecordImpressions(storeID string, batch []Impression) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return s.impressions(tx, storeID, batch) })
+	return s.update(func(tx *bolt.Tx) error { return s.impressions(tx, storeID, batch) })
 }
 
 func (s *Store) impressions(tx *bolt.Tx, storeID string, batch []Impression) error {
@@ -526,7 +553,7 @@ type Pending struct {
 // Peek returns up to n of the oldest events in the outbox, oldest first.
 func (s *Store) Peek(n int) ([]Pending, error) {
 	var out []Pending
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
 			out = append(out, Pending{Seq: get64(k), Event: clone(v)})
@@ -538,7 +565,7 @@ func (s *Store) Peek(n int) ([]Pending, error) {
 
 // Remove deletes events that HQ has acknowledged.
 func (s *Store) Remove(seqs ...uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		out, m := tx.Bucket(bucketOutbox), tx.Bucket(bucketMeta)
 		removed := uint64(0)
 		for _, seq := range seqs {
@@ -565,7 +592,7 @@ type OutboxStats struct {
 // impressions were dropped.
 func (s *Store) Outbox() (OutboxStats, error) {
 	var st OutboxStats
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		st.Depth, st.Dropped = int64(get64(m.Get(keyDepth))), int64(get64(m.Get(keyDropped)))
 		if _, v := tx.Bucket(bucketOutbox).Cursor().First(); v != nil {

@@ -395,6 +395,10 @@ func (u *Uplink) heartbeat(ctx context.Context) {
 		// The reason may run over several lines; HQ takes one of text.
 		hb.Alarms = append(hb.Alarms, protocol.CleanText(r, protocol.MaxTextLen))
 	}
+	if d := u.opts.DB.Damage(); d != nil {
+		hb.StoreDamaged = d.MovedTo
+		hb.Alarms = append(hb.Alarms, "store_damaged: "+d.Message())
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return

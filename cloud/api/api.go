@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
@@ -37,6 +38,8 @@ type Options struct {
 	// Context ends the background work: retries of failed publishes. Nil
 	// is context.Background().
 	Context context.Context
+	// Registry receives the API's metrics; nil: none.
+	Registry prometheus.Registerer
 }
 
 // New returns the API's handler, which serves every route under Prefix.
@@ -54,7 +57,8 @@ type server struct {
 	mux  *http.ServeMux
 	feed feedConfig
 
-	feeds atomic.Int64 // live feeds being served
+	feeds   atomic.Int64 // live feeds being served
+	metrics metrics
 }
 
 // handler serves one route. An error it returns becomes the reply: an
@@ -77,6 +81,7 @@ func newServer(opts Options) *server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.metrics = newMetrics(opts.Registry)
 	ctx := opts.Context
 	if ctx == nil {
 		ctx = context.Background()
@@ -156,6 +161,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal,
 			Message: "HQ could not complete the request; it may be sent again"}
 	}
+	s.metrics.errors.WithLabelValues(e.Code).Inc()
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="posoffer"`)
 	}

@@ -49,6 +49,15 @@ var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // and returns the token, which is shown once and never stored, and what
 // HQ keeps of it. An empty name is the role.
 func NewToken(ctx context.Context, db *store.DB, role, name string, now time.Time) (string, store.Token, error) {
+	return NewExpiringToken(ctx, db, role, name, now, time.Time{})
+}
+
+// NewExpiringToken is NewToken for a token that HQ refuses from the time
+// expires on (the zero time: never). Its open live feeds end then too.
+func NewExpiringToken(ctx context.Context, db *store.DB, role, name string, now, expires time.Time) (string, store.Token, error) {
+	if !expires.IsZero() && !expires.After(now) {
+		return "", store.Token{}, fmt.Errorf("expires: %s is not after now", expires.UTC().Format(time.RFC3339))
+	}
 	if role != RoleAdmin && role != RoleAnalyst {
 		return "", store.Token{}, fmt.Errorf("role %s: want admin or analyst", quote(role))
 	}
@@ -64,6 +73,9 @@ func NewToken(ctx context.Context, db *store.DB, role, name string, now time.Tim
 	rand.Read(id)
 	token := tokenPrefix + strings.ToLower(tokenEncoding.EncodeToString(secret))
 	tok := store.Token{ID: hex.EncodeToString(id), Name: name, Role: role, CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	if !expires.IsZero() {
+		tok.ExpiresAt = expires.UTC().Truncate(time.Microsecond)
+	}
 	if err := db.AddToken(ctx, tok, hashToken(token)); err != nil {
 		return "", store.Token{}, err
 	}
@@ -79,6 +91,10 @@ func hashToken(token string) string {
 }
 
 type tokenKey struct{}
+
+// tokenHashKey holds the hash of the token that authorized a request, so
+// that a long request (the live feed) can look it up again.
+type tokenHashKey struct{}
 
 // tokenOf returns the token that authorized the request.
 func tokenOf(r *http.Request) store.Token {
@@ -97,10 +113,8 @@ func (s *server) authorize(r *http.Request, role string) (*http.Request, error) 
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.db.TokenByHash(r.Context(), hashToken(secret))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid (unknown or revoked)")
-	}
+	hash := hashToken(secret)
+	tok, err := s.validToken(r.Context(), hash)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +129,25 @@ func (s *server) authorize(r *http.Request, role string) (*http.Request, error) 
 		return nil, errorf(http.StatusForbidden, CodeForbidden, "this needs an %s token; token %s is %s", role,
 			tok.ID, quote(tok.Role))
 	}
-	return r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)), nil
+	ctx := context.WithValue(context.WithValue(r.Context(), tokenKey{}, tok), tokenHashKey{}, hash)
+	return r.WithContext(ctx), nil
+}
+
+// validToken returns the token whose secret has the hash, or a 401 when
+// there is none, or it was revoked, or it has expired.
+func (s *server) validToken(ctx context.Context, hash string) (store.Token, error) {
+	tok, err := s.db.TokenByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Token{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid (unknown or revoked)")
+	}
+	if err != nil {
+		return store.Token{}, err
+	}
+	if tok.Expired(s.now()) {
+		return store.Token{}, errorf(http.StatusUnauthorized, CodeUnauthorized, "the token %s expired at %s", tok.ID,
+			tok.ExpiresAt.Format(time.RFC3339))
+	}
+	return tok, nil
 }
 
 // credential returns the token a request carries: the Authorization

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"unicode/utf8"
 )
@@ -82,6 +83,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return nil, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "body: more than %d bytes", maxBody)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server's read deadline (http.read_timeout) passed: a client
+		// that sends its body too slowly holds no connection for long.
+		return nil, errorf(http.StatusRequestTimeout, CodeBadRequest, "body: not received in time")
 	}
 	if err != nil {
 		return nil, badRequest("body: %v", err)

@@ -19,12 +19,17 @@ type feedConfig struct {
 	poll   time.Duration // how often the database is read
 	beat   time.Duration // how often a comment keeps an idle stream open
 	window time.Duration // how late a redemption may be stored and still be sent
+	token  time.Duration // how often the feed's token is looked up again
 }
 
 // defaultFeed: the window lets a redemption that a store sent a little
 // late, or that another HQ replica committed a little late, be sent after
 // a newer one.
-var defaultFeed = feedConfig{poll: 500 * time.Millisecond, beat: 15 * time.Second, window: 30 * time.Second}
+// The token is looked up in the database, not in this replica's memory, so
+// that a token revoked through any replica (or the CLI) ends the feed
+// within a second or so.
+var defaultFeed = feedConfig{poll: 500 * time.Millisecond, beat: 15 * time.Second, window: 30 * time.Second,
+	token: time.Second}
 
 // feedPage is how many redemptions the feed reads at a time.
 const feedPage = 500
@@ -39,6 +44,11 @@ const feedPage = 500
 // stored later within the window. A redemption stored with a time older
 // than that (a store that was offline for long) is not sent; GET
 // /api/v1/redemptions lists it.
+//
+// The feed's token is looked up again every second (feedConfig.token): once
+// it is revoked or has expired, the feed sends an `end` event whose data
+// is the error reply, and ends; a reconnection is refused with 401. (Not
+// an event named `error`: EventSource uses that name for its own.)
 func (s *server) liveFeed(w http.ResponseWriter, r *http.Request) error {
 	if _, err := readParams(r); err != nil {
 		return err
@@ -72,13 +82,34 @@ func (s *server) liveFeed(w http.ResponseWriter, r *http.Request) error {
 	s.feeds.Add(1)
 	defer s.feeds.Add(-1)
 
-	poll, beat := time.NewTicker(s.feed.poll), time.NewTicker(s.feed.beat)
+	every := s.feed.token
+	if every <= 0 {
+		every = defaultFeed.token
+	}
+	poll, beat, check := time.NewTicker(s.feed.poll), time.NewTicker(s.feed.beat), time.NewTicker(every)
 	defer poll.Stop()
 	defer beat.Stop()
+	defer check.Stop()
+	hash, _ := ctx.Value(tokenHashKey{}).(string)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-check.C:
+			if hash == "" {
+				break
+			}
+			_, err := s.validToken(ctx, hash)
+			if e, ok := errors.AsType[*Error](err); ok {
+				data, _ := json.Marshal(errorReply{e})
+				fmt.Fprintf(w, "event: end\ndata: %s\n\n", data)
+				rc.Flush()
+				s.metrics.feedsEnded.Inc()
+				return nil
+			}
+			if err != nil && ctx.Err() == nil { // the database: the next check tries again
+				s.log.Warn("api: feed token check failed", "err", err)
+			}
 		case <-beat.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case <-poll.C:

@@ -32,9 +32,15 @@ type stream struct {
 // empty.
 func (e *env) openFeed(lastID string) *stream {
 	e.t.Helper()
+	return e.openFeedAs(e.analyst, lastID)
+}
+
+// openFeedAs is openFeed with a token.
+func (e *env) openFeedAs(token, lastID string) *stream {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/feed", nil)
-	req.Header.Set("Authorization", "Bearer "+e.analyst)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}

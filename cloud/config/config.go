@@ -49,6 +49,18 @@ const DefaultCatalogSigningKey = "catalog-signing.pem"
 // HTTP is the HQ API and dashboard listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// ReadHeaderTimeout is how long a request's headers may take to
+	// arrive; a client that sends them slower loses its connection.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyTimeout is how long a request's body may take to arrive, from
+	// when its headers did: a slower body is answered 408 and the
+	// connection closed. The live feed, which sends no body, is not cut.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
 }
 
 // NATS is where stores' events arrive and catalogs leave.
@@ -68,7 +80,8 @@ type NATS struct {
 }
 
 func defaults() Config {
-	return Config{HTTP: HTTP{Listen: "127.0.0.1:8080"}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute}}
+	return Config{HTTP: HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute}}
 }
 
 // Load reads and validates the configuration file at path.
@@ -104,6 +117,18 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.HTTP.Listen); err != nil {
 		bad("http.listen", "must be host:port such as 127.0.0.1:8080, got %q", cfg.HTTP.Listen)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.read_header_timeout", cfg.HTTP.ReadHeaderTimeout}, {"http.body_timeout", cfg.HTTP.BodyTimeout},
+		{"http.idle_timeout", cfg.HTTP.IdleTimeout}} {
+		if d.v < 100*time.Millisecond || d.v > time.Hour {
+			bad(d.key, "must be 100ms to 1h, got %v", d.v)
+		}
+	}
+	if cfg.HTTP.MaxHeaderBytes < 4<<10 || cfg.HTTP.MaxHeaderBytes > 1<<20 {
+		bad("http.max_header_bytes", "must be 4096 to 1048576, got %d", cfg.HTTP.MaxHeaderBytes)
 	}
 	if cfg.NATS.URL != "" {
 		for _, u := range strings.Split(cfg.NATS.URL, ",") {

@@ -40,6 +40,8 @@ func TestParseRefuses(t *testing.T) {
 		{"bad db", base + "db: mysql://x\n", "db: must be empty"},
 		{"creds without a cluster", base + "nats: {creds_file: /x.nk}\n", "nats.creds_file"},
 		{"anonymous on a cluster", base + "nats: {url: 'nats://x:4222', allow_anonymous: true}\n", "nats.allow_anonymous"},
+		{"bad body timeout", base + "http: {body_timeout: 0s}\n", "http.body_timeout: must be 100ms to 1h"},
+		{"bad header bytes", base + "http: {max_header_bytes: 10}\n", "http.max_header_bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("cloud.yaml", []byte(tc.doc))

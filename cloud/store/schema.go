@@ -182,6 +182,9 @@ CREATE TABLE store_identities (
 	revoked_us BIGINT NOT NULL DEFAULT 0 -- 0: not revoked
 );
 CREATE INDEX store_identities_store ON store_identities (store, revoked_us);
+`}, {5, "tokens that expire", `
+-- When a token stops being valid, unix microseconds; 0: never.
+ALTER TABLE api_tokens ADD COLUMN expires_us BIGINT NOT NULL DEFAULT 0;
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

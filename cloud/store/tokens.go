@@ -19,6 +19,20 @@ type Token struct {
 	Role      string    `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"` // zero while the token is valid
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // zero: never
+}
+
+// Expired reports whether the token has expired at now.
+func (t Token) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// micros is t in unix microseconds, 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
 }
 
 // AddToken stores a token under hash, the hex SHA-256 of its secret.
@@ -34,8 +48,8 @@ func (db *DB) AddToken(ctx context.Context, tok Token, hash string) error {
 		return fmt.Errorf("add token: %w: hash: want 64 hex digits", ErrBadQuery)
 	}
 	err := db.be.write(ctx, func(t tx) error {
-		return t.exec(ctx, `INSERT INTO api_tokens (id, hash, role, name, created_us) VALUES ($1, $2, $3, $4, $5)`,
-			tok.ID, hash, tok.Role, tok.Name, tok.CreatedAt.UnixMicro())
+		return t.exec(ctx, `INSERT INTO api_tokens (id, hash, role, name, created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6)`,
+			tok.ID, hash, tok.Role, tok.Name, tok.CreatedAt.UnixMicro(), micros(tok.ExpiresAt))
 	})
 	if err != nil {
 		return fmt.Errorf("add token: %w", err)
@@ -44,7 +58,9 @@ func (db *DB) AddToken(ctx context.Context, tok Token, hash string) error {
 }
 
 // TokenByHash returns the token whose secret has the SHA-256 hash (hex).
-// The error wraps ErrNotFound when there is none, or it was revoked.
+// The error wraps ErrNotFound when there is none, or it was revoked. An
+// expired token is returned: the caller, who has the clock, refuses it
+// (Token.Expired).
 func (db *DB) TokenByHash(ctx context.Context, hash string) (Token, error) {
 	if !isHash(hash) {
 		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
@@ -88,9 +104,12 @@ func (db *DB) tokens(ctx context.Context, where string, args ...any) ([]Token, e
 	var out []Token
 	err := db.each(ctx, func(r rows) error {
 		var t Token
-		var created, revoked int64
-		if err := r.Scan(&t.ID, &t.Role, &t.Name, &created, &revoked); err != nil {
+		var created, revoked, expires int64
+		if err := r.Scan(&t.ID, &t.Role, &t.Name, &created, &revoked, &expires); err != nil {
 			return err
+		}
+		if expires != 0 {
+			t.ExpiresAt = time.UnixMicro(expires).UTC()
 		}
 		t.CreatedAt = time.UnixMicro(created).UTC()
 		if revoked != 0 {
@@ -98,7 +117,7 @@ func (db *DB) tokens(ctx context.Context, where string, args ...any) ([]Token, e
 		}
 		out = append(out, t)
 		return nil
-	}, "SELECT id, role, name, created_us, revoked_us FROM api_tokens "+where, args...)
+	}, "SELECT id, role, name, created_us, revoked_us, expires_us FROM api_tokens "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}

@@ -92,9 +92,15 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 		return err
 	}
 	defer db.Close()
+	if d := db.Damage(); d != nil {
+		log.Error(d.Message(), "alarm", alarmStoreDamaged, "moved_to", d.MovedTo, "reason", d.Reason)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := registerStoreMetrics(reg, db); err != nil {
+		return err
+	}
 	var up *uplink.Uplink // set before any terminal is served
 	opts := service.Options{
 		Store: cfg.Store, Location: cfg.Location, TenantKey: key,
@@ -211,7 +217,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		st := status{Store: cfg.Store, MQTT: connected.Load(), Serial: []serial.Status{}}
+		st := status{Store: cfg.Store, MQTT: connected.Load(), Serial: []serial.Status{}, Alarms: storeAlarms(db)}
 		if up != nil {
 			st.HQ = &hqStatus{Connected: up.Connected(), CatalogRejected: up.Rejected()}
 		}
@@ -267,6 +273,7 @@ type status struct {
 	Serial  []serial.Status `json:"serial"`
 	HQ      *hqStatus       `json:"hq,omitempty"` // nil: a store without a cloud
 	Outbox  outboxStatus    `json:"outbox"`
+	Alarms  []alarm         `json:"alarms"`
 }
 
 type hqStatus struct {

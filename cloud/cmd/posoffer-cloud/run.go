@@ -170,15 +170,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// The API on /api/v1/; the dashboard, which asks the API whose token a
 	// browser holds, on every other path.
-	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Signer: signer, Logger: log.With("component", "api"), Context: ctx})
+	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Signer: signer, Logger: log.With("component", "api"), Context: ctx,
+		Registry: reg})
 	mux.Handle(api.Prefix, hqAPI)
 	mux.Handle("/", web.New(web.Options{API: hqAPI, Logger: log.With("component", "web")}))
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	srv, err := newHTTPServer(mux, cfg.HTTP, reg)
+	if err != nil {
+		return err
+	}
+	go srv.Serve(srv.listen(ln))
 	defer srv.Close()
 
 	log.Info("ready", "http", cfg.HTTP.Listen, "db", dbKind(cfg.DB))
