@@ -270,9 +270,9 @@ func TestBrokerTerminalIdentities(t *testing.T) {
 	// Publishing as someone else: the broker drops it (and, at QoS 1 on
 	// MQTT 3.1.1, disconnects the client); the agent never sees it.
 	for _, c := range []struct{ topic, payload string }{
-		{topicIn("t01"), "forged-by-t02"},                         // another terminal's in
+		{topicIn("t01"), "forged-by-t02"},                       // another terminal's in
 		{topicOut("t01"), `{"v":1,"type":"ack","re":"m-fake"}`}, // a fake reply to a till
-		{status, "offline"},                                       // the agent's status
+		{status, "offline"},                                     // the agent's status
 	} {
 		before := tb.refused(t, RefusedPublish)
 		c2, err := dialTest(t, url, "t02", "t02", tb.secrets["t02"], nil)

@@ -43,8 +43,8 @@ type Options struct {
 	Password string
 	// TLS is the client's TLS configuration for an ssl:// broker (nil:
 	// the system's roots).
-	TLS *tls.Config
-	Logger   *slog.Logger
+	TLS    *tls.Config
+	Logger *slog.Logger
 	// Connected, when set, is told of every connection change.
 	Connected func(bool)
 }
