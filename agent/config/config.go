@@ -63,8 +63,8 @@ type HTTP struct {
 
 // MQTT says which broker terminals reach the agent through.
 type MQTT struct {
-	Broker       string `yaml:"broker"` // tcp://host:port; BrokerMDNS: found on the LAN; empty: the embedded broker
-	Listen       string `yaml:"listen"` // the embedded broker's listener
+	Broker       string `yaml:"broker"`        // tcp://host:port; BrokerMDNS: found on the LAN; empty: the embedded broker
+	Listen       string `yaml:"listen"`        // the embedded broker's listener
 	Username     string `yaml:"username"`      // the agent's, on an external broker
 	PasswordFile string `yaml:"password_file"` // the agent's password, on an external broker
 	// TerminalsFile is the terminals' credentials (Mosquitto password_file
