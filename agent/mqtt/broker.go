@@ -302,6 +302,9 @@ func certCN(cl *mochi.Client) string {
 }
 
 func (g *guard) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	// A terminal added (or revoked) a moment ago counts at once: one stat
+	// per connect.
+	g.reload()
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	id, reason := g.authenticate(cl, pk)
