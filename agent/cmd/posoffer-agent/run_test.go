@@ -162,6 +162,10 @@ func startAgentExtra(t testing.TB, dir, store, catalog, broker, extra string) *r
 		addTestTerminals(t, filepath.Join(dir, "data", "terminals.passwd"))
 		a.authenticated = true
 	}
+	if strings.HasPrefix(extra, "mqtt:") { // the caller's own mqtt section
+		mqttCfg = ""
+		a.broker, a.authenticated = broker, false
+	}
 	cfg := fmt.Sprintf("version: 1\nstore: %s\ntimezone: Asia/Tokyo\ndata_dir: %s\ntenant_key_file: %s\ncatalog_file: %s\nhttp: {listen: '%s'}\n%s%s",
 		a.store, filepath.Join(dir, "data"), filepath.Join(dir, "tenant.key"), filepath.Join(dir, "catalog.json"), a.http, mqttCfg, extra)
 	path := filepath.Join(dir, "agent.yaml")
