@@ -249,6 +249,10 @@ func readPasswords(path string) (*passwd.File, fileStat, error) {
 	return f, st, nil
 }
 
+// dummyHash is checked for an unknown user, so that refusing one takes as
+// long as refusing a known user's wrong password.
+var dummyHash, _ = passwd.Hash(passwd.NewSecret())
+
 // identity is who a connected client is.
 type identity struct {
 	kind     string // "agent", "terminal" or "anonymous"
@@ -353,7 +357,11 @@ func (g *guard) authenticate(cl *mochi.Client, pk packets.Packet) (*identity, st
 			return nil, RefusedReserved
 		}
 		e, ok := g.file.Lookup(user)
-		if !ok || !passwd.Check(e.Hash, pass) {
+		if !ok {
+			passwd.Check(dummyHash, pass) // as slow as a known user: no hint which ids exist
+			return nil, RefusedCredentials
+		}
+		if !passwd.Check(e.Hash, pass) {
 			return nil, RefusedCredentials
 		}
 		if cl.ID != user {

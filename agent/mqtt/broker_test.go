@@ -70,6 +70,12 @@ type testBroker struct {
 }
 
 func startTestBroker(t *testing.T, tlsConf *tls.Config, allowAnonymous bool) *testBroker {
+	return startTestBrokerAgentTLS(t, tlsConf, allowAnonymous, nil)
+}
+
+// startTestBrokerAgentTLS is startTestBroker with the agent connecting
+// over the TLS listener with agentTLS, as it does to an ssl:// broker.
+func startTestBrokerAgentTLS(t *testing.T, tlsConf *tls.Config, allowAnonymous bool, agentTLS *tls.Config) *testBroker {
 	t.Helper()
 	tb := &testBroker{addr: freeAddr(t), file: filepath.Join(t.TempDir(), "terminals.passwd"),
 		secrets: map[string]string{}, reg: prometheus.NewRegistry(), h: &echo{}}
@@ -95,7 +101,11 @@ func startTestBroker(t *testing.T, tlsConf *tls.Config, allowAnonymous bool) *te
 	}
 	tb.b = b
 	t.Cleanup(func() { b.Close() })
-	tb.agent, err = Connect(Options{Broker: "tcp://" + tb.addr, Store: testStore, Username: AgentUser, Password: opts.AgentSecret}, tb.h)
+	agentURL := "tcp://" + tb.addr
+	if agentTLS != nil {
+		agentURL = "ssl://" + tb.tlsAddr
+	}
+	tb.agent, err = Connect(Options{Broker: agentURL, Store: testStore, Username: AgentUser, Password: opts.AgentSecret, TLS: agentTLS}, tb.h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,11 +459,19 @@ func TestBrokerTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := startTestBroker(t, conf, false)
-	url := "ssl://" + tb.tlsAddr
 	roots, err := CertPool(pki.caFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The agent itself connects over TLS, verifying the broker by the CA
+	// (mqtt.tls.ca_file with an ssl:// mqtt.broker).
+	tb := startTestBrokerAgentTLS(t, conf, false, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	url := "ssl://" + tb.tlsAddr
+	// A client that does not trust the CA does not connect.
+	if _, err := dialTest(t, url, "t01", "t01", tb.secrets["t01"], func(o *paho.ClientOptions) {
+		o.SetTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12})
+	}); err == nil {
+		t.Error("a client without the CA connected: the server certificate was not verified")
 	}
 	withCert := func(cn string) func(o *paho.ClientOptions) {
 		return func(o *paho.ClientOptions) {
