@@ -464,7 +464,6 @@ func (g *guard) reload() {
 	}
 	g.reloads.WithLabelValues("ok").Inc()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.file, g.stat = f, st
 	var gone []*mochi.Client
 	g.cmu.Lock()
@@ -479,6 +478,10 @@ func (g *guard) reload() {
 		}
 	}
 	g.cmu.Unlock()
+	g.mu.Unlock()
+	// Out of the clients map, their every publish and delivery is refused
+	// already; disconnecting (which writes to a client that may be slow)
+	// happens without holding up connects.
 	for _, cl := range gone {
 		g.refuse(RefusedRevoked, cl)
 		g.s.DisconnectClient(cl, packets.ErrNotAuthorized)

@@ -117,3 +117,28 @@ func TestParseRefuses(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("# created 2026-12-03T10:00:00Z\nt01:$7$101$g5U/WZJRmUq7pclL$b6w9X7R39bBPzD3dkOr+MrF7vXKnggVGa8UxCxYG+sen3sgag0kwiupsvzcfbKeTdIHvCYLSy8B0NwOvoklQSA==\n"))
+	f.Add([]byte("t01:$7$0$$\n"))
+	f.Add([]byte("\n\n#\n:"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Parse("fuzz", b)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("an error that is not ErrFormat: %v", err)
+			}
+			return
+		}
+		// What parses, written back, parses to the same users and hashes.
+		q, err := Parse("again", p.Bytes())
+		if err != nil || len(q.Entries) != len(p.Entries) {
+			t.Fatalf("round trip: %v, %d entries, want %d", err, len(q.Entries), len(p.Entries))
+		}
+		for i := range p.Entries {
+			if q.Entries[i].User != p.Entries[i].User || q.Entries[i].Hash != p.Entries[i].Hash {
+				t.Fatalf("entry %d: %+v, want %+v", i, q.Entries[i], p.Entries[i])
+			}
+		}
+	})
+}
