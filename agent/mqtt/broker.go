@@ -186,6 +186,11 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		s.Close()
 		return nil, fmt.Errorf("mqtt broker: %w", err)
 	}
+	if n := len(f.Entries); n == 0 && !o.AllowAnonymous {
+		o.Logger.Warn("no terminal may connect yet: add one with posoffer-agent terminal add", "file", o.PasswordsFile)
+	} else {
+		o.Logger.Info("mqtt broker", "credentials", n, "file", o.PasswordsFile, "allow_anonymous", o.AllowAnonymous)
+	}
 	b := &Broker{s: s, g: g, stop: make(chan struct{}), done: make(chan struct{})}
 	go b.watch()
 	return b, nil
