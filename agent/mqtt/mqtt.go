@@ -12,6 +12,14 @@
 //   - A terminal whose queue is full gets a busy error at once.
 //   - The retained status topic says online while connected, and offline
 //     by last will or on a clean stop.
+//   - The embedded broker (StartBroker) lets in only known identities: the
+//     agent (AgentUser, a secret made at start), terminals (their id and
+//     password from the credentials file, package passwd, or a client
+//     certificate whose CN is their id), and anonymous clients only when
+//     configured. Each may publish and subscribe only to its own topics and
+//     use only its own client id; every refusal is counted in
+//     posoffer_mqtt_refused_total. A terminal removed from the file is
+//     disconnected within a poll (1s) and refused from then on.
 package mqtt
 
 import (
