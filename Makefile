@@ -53,6 +53,7 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeKV$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJSON$$' -fuzztime $${FUZZTIME:-30s} ./agent/firmware/
 	$(GO) test -run '^$$' -fuzz '^FuzzBodies$$' -fuzztime $${FUZZTIME:-30s} ./cloud/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-30s} ./agent/mqtt/passwd/
 
 demo: build ## run an agent on the sample catalog with simulated terminals
 	deploy/demo.sh

@@ -66,6 +66,16 @@ discovery: {advertise: false}
 YAML
 # The cloud: section exactly as store add printed it.
 cat "$dir/agent-cloud.yaml" >> "$dir/agent.yaml"
+# Each till gets its own MQTT credential, as a store technician adds one:
+# the secret is the last line of terminal add's output.
+: > "$dir/terminals.txt"
+for t in t01 t02 t03 t04 t09; do
+	secret=$(bin/posoffer-agent terminal add --config "$dir/agent.yaml" "$t" | tail -n 1)
+	echo "$t $secret" >> "$dir/terminals.txt"
+	[ "$t" = t09 ] && printf '%s\n' "$secret" > "$dir/t09.secret"
+done
+chmod 600 "$dir/terminals.txt" "$dir/t09.secret"
+echo "terminals t01-t04 and t09 added: bin/posoffer-agent terminal list --config agent.yaml"
 bin/posoffer-agent run --config "$dir/agent.yaml" 2> "$dir/agent.log" &
 pids+=($!)
 waitfor "$http" "${pids[-1]}" "$dir/agent.log"
@@ -75,10 +85,10 @@ for _ in $(seq 100); do # ready once the catalog from HQ is in
 done
 echo "agent ready: MQTT on $broker, status on http://$http/status"
 echo "4 terminals shopping for $duration; each line is a checkout and the offers it got:"
-bin/posoffer-sim load --broker "tcp://$broker" --store s001 --terminals 4 --rate 20 --duration "$duration" --show
+bin/posoffer-sim load --broker "tcp://$broker" --store s001 --credentials "$dir/terminals.txt" --terminals 4 --rate 20 --duration "$duration" --show
 echo
 echo "One basket, as a technician would send it:"
-bin/posoffer-sim basket --broker "tcp://$broker" --store s001 --terminal t09 --file deploy/sample/basket.json
+bin/posoffer-sim basket --broker "tcp://$broker" --store s001 --terminal t09 --password-file "$dir/t09.secret" --file deploy/sample/basket.json
 echo
 echo "The same basket from a serial till (model hikari-kv300: Shift_JIS key=value frames):"
 bin/posoffer-sim serial --port "$dir/tty-till" --model hikari-kv300 --file deploy/sample/basket.json
@@ -96,4 +106,4 @@ echo "Dashboard: http://$hq_http/  (log in with the admin token below)"
 echo "  $token"
 echo "Terminals keep shopping for $live; press Ctrl-C to stop everything."
 command -v xdg-open >/dev/null && xdg-open "http://$hq_http/" >/dev/null 2>&1 || true
-bin/posoffer-sim load --broker "tcp://$broker" --store s001 --terminals 4 --rate 5 --duration "$live" > /dev/null
+bin/posoffer-sim load --broker "tcp://$broker" --store s001 --credentials "$dir/terminals.txt" --terminals 4 --rate 5 --duration "$live" > /dev/null

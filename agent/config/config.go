@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -62,10 +63,28 @@ type HTTP struct {
 
 // MQTT says which broker terminals reach the agent through.
 type MQTT struct {
-	Broker       string `yaml:"broker"` // tcp://host:port; BrokerMDNS: found on the LAN; empty: the embedded broker
-	Listen       string `yaml:"listen"` // the embedded broker's listener
-	Username     string `yaml:"username"`
-	PasswordFile string `yaml:"password_file"`
+	Broker       string `yaml:"broker"`        // tcp://host:port; BrokerMDNS: found on the LAN; empty: the embedded broker
+	Listen       string `yaml:"listen"`        // the embedded broker's listener
+	Username     string `yaml:"username"`      // the agent's, on an external broker
+	PasswordFile string `yaml:"password_file"` // the agent's password, on an external broker
+	// TerminalsFile is the terminals' credentials (Mosquitto password_file
+	// format), written by posoffer-agent terminal add/revoke; default
+	// {data_dir}/terminals.passwd.
+	TerminalsFile string `yaml:"terminals_file"`
+	// AllowAnonymous lets clients without credentials use the embedded
+	// broker as any terminal (insecure; off by default).
+	AllowAnonymous bool    `yaml:"allow_anonymous"`
+	TLS            MQTTTLS `yaml:"tls"`
+}
+
+// MQTTTLS is TLS for the embedded broker's listener and for the agent's
+// connection to an ssl:// broker.
+type MQTTTLS struct {
+	Listen       string `yaml:"listen"`         // the embedded broker's TLS listener; empty: none
+	CertFile     string `yaml:"cert_file"`      // its certificate
+	KeyFile      string `yaml:"key_file"`       // and key
+	ClientCAFile string `yaml:"client_ca_file"` // CA of terminal client certificates (CN = terminal id)
+	CAFile       string `yaml:"ca_file"`        // CA of an ssl:// mqtt.broker (empty: the system's)
 }
 
 // BrokerMDNS as mqtt.broker means: use the first MQTT broker found on the
@@ -332,6 +351,19 @@ func (c *Config) validate(p *problems) {
 		if u, err := url.Parse(c.MQTT.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "ws") || u.Port() == "" {
 			p.at("mqtt.broker", "must be tcp://host:port (or ssl:// or ws://), %s to find the broker on the LAN, or empty for the embedded broker, got %q", BrokerMDNS, c.MQTT.Broker)
 		}
+	}
+	if c.MQTT.TerminalsFile == "" && c.DataDir != "" {
+		c.MQTT.TerminalsFile = filepath.Join(c.DataDir, "terminals.passwd")
+	}
+	if t := c.MQTT.TLS; t.Listen != "" {
+		if err := checkHostPort(t.Listen); err != nil {
+			p.at("mqtt.tls.listen", "%v", err)
+		}
+		if t.CertFile == "" || t.KeyFile == "" {
+			p.at("mqtt.tls.listen", "set, but mqtt.tls.cert_file or mqtt.tls.key_file is empty")
+		}
+	} else if t.CertFile != "" || t.ClientCAFile != "" {
+		p.at("mqtt.tls.cert_file", "set, but mqtt.tls.listen is empty")
 	}
 	if c.MQTT.PasswordFile != "" && c.MQTT.Username == "" {
 		p.at("mqtt.password_file", "set, but mqtt.username is empty")

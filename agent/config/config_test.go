@@ -139,3 +139,41 @@ func TestCatalogKeyRequiredWithCloud(t *testing.T) {
 		}
 	}
 }
+
+// The sample, as printed by config sample, refuses anonymous MQTT clients
+// and keeps terminals' credentials in the data directory.
+func TestSampleIsSecure(t *testing.T) {
+	c, err := Parse("sample.yaml", Sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.AllowAnonymous {
+		t.Fatal("the sample lets anonymous MQTT clients in")
+	}
+	if c.MQTT.TerminalsFile != "/var/lib/posoffer/terminals.passwd" {
+		t.Fatalf("terminals_file defaults to %q", c.MQTT.TerminalsFile)
+	}
+	if !bytes.Contains(Sample, []byte("INSECURE")) {
+		t.Fatal("the sample does not say allow_anonymous is insecure")
+	}
+}
+
+func TestMQTTTLS(t *testing.T) {
+	const base = "version: 1\nstore: s001\ndata_dir: /d\ntenant_key_file: /k\n"
+	c, err := Parse("a.yaml", []byte(base+"mqtt: {tls: {listen: '0.0.0.0:8883', cert_file: /c, key_file: /k, client_ca_file: /ca}, terminals_file: /t}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.TLS.Listen != "0.0.0.0:8883" || c.MQTT.TLS.ClientCAFile != "/ca" || c.MQTT.TerminalsFile != "/t" {
+		t.Fatalf("read as %+v", c.MQTT)
+	}
+	for doc, want := range map[string]string{
+		"mqtt: {tls: {listen: '0.0.0.0:8883'}}\n": "mqtt.tls.listen: set, but mqtt.tls.cert_file or mqtt.tls.key_file is empty",
+		"mqtt: {tls: {cert_file: /c}}\n":          "mqtt.tls.cert_file: set, but mqtt.tls.listen is empty",
+		"mqtt: {allow_anonymous: yes please}\n":   "mqtt.allow_anonymous",
+	} {
+		if _, err := Parse("a.yaml", []byte(base+doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+	}
+}

@@ -12,20 +12,25 @@
 //   - A terminal whose queue is full gets a busy error at once.
 //   - The retained status topic says online while connected, and offline
 //     by last will or on a clean stop.
+//   - The embedded broker (StartBroker) lets in only known identities: the
+//     agent (AgentUser, a secret made at start), terminals (their id and
+//     password from the credentials file, package passwd, or a client
+//     certificate whose CN is their id), and anonymous clients only when
+//     configured. Each may publish and subscribe only to its own topics and
+//     use only its own client id; every refusal is counted in
+//     posoffer_mqtt_refused_total. A terminal removed from the file is
+//     disconnected within a poll (1s) and refused from then on.
 package mqtt
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/posoffer/posoffer/protocol"
 )
@@ -40,11 +45,14 @@ const queueLen = 64
 
 // Options configure a Client.
 type Options struct {
-	Broker   string // tcp://host:port
+	Broker   string // tcp://host:port, or ssl://host:port with TLS
 	Store    string
 	Username string
 	Password string
-	Logger   *slog.Logger
+	// TLS is the client's TLS configuration for an ssl:// broker (nil:
+	// the system's roots).
+	TLS    *tls.Config
+	Logger *slog.Logger
 	// Connected, when set, is told of every connection change.
 	Connected func(bool)
 }
@@ -79,10 +87,11 @@ func Connect(opts Options, h Handler) (*Client, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	resumed := make(chan struct{})
 	cl := &Client{opts: opts, h: h, log: opts.Logger, ctx: ctx, cancel: cancel, queues: map[string]chan []byte{}}
 	po := paho.NewClientOptions().
 		AddBroker(opts.Broker).
-		SetClientID("posoffer-agent-"+opts.Store).
+		SetClientID(AgentClientID(opts.Store)).
 		SetUsername(opts.Username).
 		SetPassword(opts.Password).
 		SetCleanSession(false). // the broker keeps our subscription and queued messages across reconnects
@@ -96,12 +105,19 @@ func Connect(opts Options, h Handler) (*Client, error) {
 		SetOrderMatters(true).
 		SetBinaryWill(status, []byte(protocol.StatusOffline), protocol.MQTTQoS, true).
 		SetOnConnectHandler(func(c paho.Client) {
-			c.Subscribe(filter, protocol.MQTTQoS, cl.receive)
-			c.Publish(status, protocol.MQTTQoS, true, protocol.StatusOnline)
-			cl.log.Info("mqtt connected", "broker", opts.Broker)
-			if opts.Connected != nil {
-				opts.Connected(true)
-			}
+			// paho calls this while it still resumes the session's stored
+			// packets, and a publish made now races with that resume (paho
+			// 1.5.1 sets the Dup flag of a packet being written): on the
+			// first connect, wait until Connect has returned.
+			go func() {
+				<-resumed
+				c.Subscribe(filter, protocol.MQTTQoS, cl.receive)
+				c.Publish(status, protocol.MQTTQoS, true, protocol.StatusOnline)
+				cl.log.Info("mqtt connected", "broker", opts.Broker)
+				if opts.Connected != nil {
+					opts.Connected(true)
+				}
+			}()
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			cl.log.Warn("mqtt connection lost", "err", err)
@@ -109,9 +125,14 @@ func Connect(opts Options, h Handler) (*Client, error) {
 				opts.Connected(false)
 			}
 		})
+	if opts.TLS != nil {
+		po.SetTLSConfig(opts.TLS)
+	}
 	cl.c = paho.NewClient(po)
 	tok := cl.c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
+	ok := tok.WaitTimeout(10 * time.Second)
+	close(resumed)
+	if !ok {
 		cancel()
 		return nil, fmt.Errorf("connect to mqtt broker %s: timed out", opts.Broker)
 	}
@@ -185,44 +206,4 @@ func (cl *Client) Close() {
 	cl.cancel()
 	cl.wg.Wait()
 	cl.c.Disconnect(500)
-}
-
-// Broker is the embedded MQTT broker.
-type Broker struct {
-	s *mochi.Server
-}
-
-// StartBroker runs an MQTT broker on listen (host:port). With a username,
-// clients must give it and password; without, any client may connect.
-func StartBroker(listen, username, password string, log *slog.Logger) (*Broker, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s := mochi.New(&mochi.Options{InlineClient: false, Logger: log})
-	var err error
-	if username == "" {
-		err = s.AddHook(new(auth.AllowHook), nil)
-	} else {
-		err = s.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
-			Auth: auth.AuthRules{{Username: auth.RString(username), Password: auth.RString(password), Allow: true}},
-		}})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mqtt broker: %w", err)
-	}
-	if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: listen})); err != nil {
-		return nil, fmt.Errorf("mqtt broker on %s: %w", listen, err)
-	}
-	if err := s.Serve(); err != nil {
-		return nil, fmt.Errorf("mqtt broker on %s: %w", listen, err)
-	}
-	return &Broker{s: s}, nil
-}
-
-// Close stops the broker.
-func (b *Broker) Close() error {
-	if b == nil {
-		return errors.New("no broker")
-	}
-	return b.s.Close()
 }

@@ -42,6 +42,8 @@ commands:
   eval           print the offers reply for one basket (see eval -h)
   config sample  print a documented configuration with every key
   config check   --config FILE: check a configuration and say what is wrong
+  terminal       add, list or revoke a terminal's MQTT credential (see terminal -h)
+  broker-user    --config FILE: make the agent's own credential for Mosquitto
   version        print the agent and protocol versions
 `
 
@@ -57,6 +59,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return evalCmd(args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "terminal":
+		return terminalCmd(args[1:], stdout, stderr)
+	case "broker-user":
+		return brokerUserCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "posoffer-agent %s (protocol v%d)\n", version, protocolVersion)
 		return exitOK

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +28,7 @@ import (
 	"github.com/posoffer/posoffer/agent/config"
 	"github.com/posoffer/posoffer/agent/discovery"
 	"github.com/posoffer/posoffer/agent/mqtt"
+	"github.com/posoffer/posoffer/agent/mqtt/passwd"
 	"github.com/posoffer/posoffer/agent/serial"
 	"github.com/posoffer/posoffer/agent/service"
 	"github.com/posoffer/posoffer/agent/store"
@@ -179,13 +181,22 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 		}
 		log.Info("mqtt broker found on the LAN", "broker", broker)
 	}
+	username := cfg.MQTT.Username
+	var clientTLS *tls.Config
 	if broker == "" {
-		b, err := mqtt.StartBroker(cfg.MQTT.Listen, cfg.MQTT.Username, password, log.With("component", "broker"))
+		b, err := startBroker(cfg, reg, log)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
 		broker = "tcp://" + cfg.MQTT.Listen
+		username, password = mqtt.AgentUser, b.AgentSecret
+	} else if cfg.MQTT.TLS.CAFile != "" {
+		pool, err := mqtt.CertPool(cfg.MQTT.TLS.CAFile)
+		if err != nil {
+			return err
+		}
+		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	lines, stopLines, err := startSerial(svc, serials, reg, log)
 	if err != nil {
@@ -195,7 +206,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 
 	var connected atomic.Bool
 	client, err := mqtt.Connect(mqtt.Options{
-		Broker: broker, Store: cfg.Store, Username: cfg.MQTT.Username, Password: password,
+		Broker: broker, Store: cfg.Store, Username: username, Password: password, TLS: clientTLS,
 		Logger: log.With("component", "mqtt"), Connected: connected.Store,
 	}, svc)
 	if err != nil {
@@ -352,4 +363,37 @@ func loadCatalog(cfg *config.Config, db *store.Store, svc *service.Service, log 
 	svc.SetCatalog(cat)
 	log.Info("catalog restored", "revision", cat.Revision)
 	return nil
+}
+
+// embeddedBroker is the embedded broker and the agent's secret on it.
+type embeddedBroker struct {
+	*mqtt.Broker
+	AgentSecret string
+}
+
+// startBroker runs the embedded broker: terminals authenticate with the
+// credentials in mqtt.terminals_file (or a client certificate on the TLS
+// listener); the agent with a secret made now, known only to this process.
+func startBroker(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger) (*embeddedBroker, error) {
+	secret := passwd.NewSecret()
+	o := mqtt.BrokerOptions{
+		Store: cfg.Store, Listen: cfg.MQTT.Listen, PasswordsFile: cfg.MQTT.TerminalsFile,
+		AllowAnonymous: cfg.MQTT.AllowAnonymous, AgentSecret: secret,
+		Logger: log.With("component", "broker"), Registry: reg,
+	}
+	if t := cfg.MQTT.TLS; t.Listen != "" {
+		c, err := mqtt.TLSConfig(t.CertFile, t.KeyFile, t.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		o.TLSListen, o.TLS = t.Listen, c
+	}
+	if cfg.MQTT.AllowAnonymous {
+		log.Warn("mqtt.allow_anonymous is on: any client on the network may act as a terminal")
+	}
+	b, err := mqtt.StartBroker(o)
+	if err != nil {
+		return nil, err
+	}
+	return &embeddedBroker{Broker: b, AgentSecret: secret}, nil
 }

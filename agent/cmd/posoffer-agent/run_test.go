@@ -19,6 +19,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posoffer/posoffer/agent/mqtt/passwd"
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 )
@@ -59,6 +60,46 @@ type runningAgent struct {
 	logs    *syncBuffer
 	started time.Time
 	ready   time.Duration // from start to /readyz answering 200
+	// authenticated: the agent's own broker, where terminals t00 to t29
+	// log in as themselves with testSecret.
+	authenticated bool
+}
+
+// testSecret is a test terminal's password.
+func testSecret(id string) string { return "secret-of-" + id }
+
+// addTestTerminals gives terminals t00 to t29 their test secrets in the
+// credentials file.
+func addTestTerminals(t testing.TB, path string) {
+	t.Helper()
+	f, err := passwd.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		id := fmt.Sprintf("t%02d", i)
+		if _, ok := f.Lookup(id); !ok {
+			f.Add(id, testSecret(id), time.Now(), false)
+		}
+	}
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialAs connects to the agent's broker as terminal id: with its
+// credentials (and its id as client id) on the agent's own broker.
+func dialAs(t testing.TB, a *runningAgent, id string) paho.Client {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker(a.broker).SetClientID(fmt.Sprintf("test-%s-%s-%d", a.store, id, time.Now().UnixNano()))
+	if a.authenticated {
+		o.SetClientID(id).SetUsername(id).SetPassword(testSecret(id))
+	}
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("terminal %s connect: %v", id, tok.Error())
+	}
+	return c
 }
 
 // syncBuffer is the logs of a process: written by the process's output
@@ -116,6 +157,14 @@ func startAgentExtra(t testing.TB, dir, store, catalog, broker, extra string) *r
 		listen := freePort(t)
 		a.broker = "tcp://" + listen
 		mqttCfg = "mqtt: {listen: '" + listen + "'}\n"
+		// The embedded broker refuses anonymous clients: give the test
+		// terminals their credentials.
+		addTestTerminals(t, filepath.Join(dir, "data", "terminals.passwd"))
+		a.authenticated = true
+	}
+	if strings.HasPrefix(extra, "mqtt:") { // the caller's own mqtt section
+		mqttCfg = ""
+		a.broker, a.authenticated = broker, false
 	}
 	cfg := fmt.Sprintf("version: 1\nstore: %s\ntimezone: Asia/Tokyo\ndata_dir: %s\ntenant_key_file: %s\ncatalog_file: %s\nhttp: {listen: '%s'}\n%s%s",
 		a.store, filepath.Join(dir, "data"), filepath.Join(dir, "tenant.key"), filepath.Join(dir, "catalog.json"), a.http, mqttCfg, extra)
@@ -177,11 +226,7 @@ type terminal struct {
 func newTerminal(t *testing.T, a *runningAgent, id string) *terminal {
 	t.Helper()
 	term := &terminal{id: id, store: a.store, replies: map[string]chan *protocol.Message{}}
-	clientID := fmt.Sprintf("test-%s-%s-%d", a.store, id, time.Now().UnixNano())
-	term.c = paho.NewClient(paho.NewClientOptions().AddBroker(a.broker).SetClientID(clientID))
-	if tok := term.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("terminal connect: %v", tok.Error())
-	}
+	term.c = dialAs(t, a, id)
 	t.Cleanup(func() { term.c.Disconnect(100) })
 	out, _ := protocol.TopicOut(a.store, id)
 	tok := term.c.Subscribe(out, 1, func(_ paho.Client, m paho.Message) {
@@ -351,8 +396,18 @@ func TestAgentRestartKeepsCheckouts(t *testing.T) {
 
 func TestAgentUnderSimulatedLoad(t *testing.T) {
 	a := startAgent(t, t.TempDir(), "")
-	out, err := exec.Command(simBin, "load", "--broker", a.broker, "--store", a.store,
-		"--terminals", "4", "--rate", "100", "--duration", "3s", "--json").Output()
+	args := []string{"load", "--broker", a.broker, "--store", a.store, "--terminals", "4", "--rate", "100", "--duration", "3s", "--json"}
+	if a.authenticated {
+		creds := filepath.Join(t.TempDir(), "terminals.txt")
+		var b strings.Builder
+		for i := 1; i <= 4; i++ {
+			id := fmt.Sprintf("t%02d", i)
+			fmt.Fprintf(&b, "%s %s\n", id, testSecret(id))
+		}
+		os.WriteFile(creds, []byte(b.String()), 0o600)
+		args = append(args, "--credentials", creds)
+	}
+	out, err := exec.Command(simBin, args...).Output()
 	if err != nil {
 		t.Fatalf("posoffer-sim load: %v\n%s", err, out)
 	}
@@ -472,23 +527,29 @@ func TestAgentKeepsEachTerminalsOrder(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string][]string{} // terminal -> re in arrival order
 	all := make(chan struct{}, 100)
-	obs.c.Subscribe(fmt.Sprintf(protocol.TopicOutT, a.store, "+"), 1, func(_ paho.Client, m paho.Message) {
-		r, err := protocol.Decode(m.Payload())
-		if err != nil {
-			return
-		}
-		parts := strings.Split(m.Topic(), "/") // posoffer/v1/{store}/{terminal}/out
-		mu.Lock()
-		got[parts[3]] = append(got[parts[3]], r.Re)
-		mu.Unlock()
-		all <- struct{}{}
-	}).Wait()
+	terms := map[string]*terminal{}
+	for _, id := range []string{"t01", "t02", "t03"} { // each terminal on its own connection, as itself
+		term := &terminal{id: id, store: a.store, c: dialAs(t, a, id)}
+		t.Cleanup(func() { term.c.Disconnect(100) })
+		out, _ := protocol.TopicOut(a.store, id)
+		term.c.Subscribe(out, 1, func(_ paho.Client, m paho.Message) {
+			r, err := protocol.Decode(m.Payload())
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			got[id] = append(got[id], r.Re)
+			mu.Unlock()
+			all <- struct{}{}
+		}).Wait()
+		terms[id] = term
+	}
 	const n = 20
 	for _, terminal := range []string{"t01", "t02", "t03"} {
 		in, _ := protocol.TopicIn(a.store, terminal)
 		for i := range n {
 			id := fmt.Sprintf("%s-%02d", terminal, i)
-			obs.c.Publish(in, 1, false, basketMsg(id, "T-"+terminal))
+			terms[terminal].c.Publish(in, 1, false, basketMsg(id, "T-"+terminal))
 		}
 	}
 	for range 3 * n {
@@ -499,9 +560,12 @@ func TestAgentKeepsEachTerminalsOrder(t *testing.T) {
 		}
 	}
 	for _, terminal := range []string{"t01", "t02", "t03"} {
-		for i, re := range got[terminal] {
+		mu.Lock()
+		order := got[terminal]
+		mu.Unlock()
+		for i, re := range order {
 			if want := fmt.Sprintf("%s-%02d", terminal, i); re != want {
-				t.Fatalf("terminal %s: reply %d is to %s, want %s (order %v)", terminal, i, re, want, got[terminal])
+				t.Fatalf("terminal %s: reply %d is to %s, want %s (order %v)", terminal, i, re, want, order)
 			}
 		}
 	}

@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -99,15 +100,25 @@ func dial(broker, store, username, password string) (*conn, error) {
 	if !protocol.ValidStoreID(store) {
 		return nil, fmt.Errorf("--store %q is not a store id", store)
 	}
+	var err error
 	k := &conn{store: store, waiting: map[string]chan *protocol.Message{}}
+	clientID := fmt.Sprintf("posoffer-sim-%d", time.Now().UnixNano())
+	filter := fmt.Sprintf(protocol.TopicOutT, store, "+") // every terminal of the store
+	if username != "" {
+		// A terminal logged in as itself: its client id is its username,
+		// and it may read only its own replies.
+		clientID = username
+		if filter, err = protocol.TopicOut(store, username); err != nil {
+			return nil, fmt.Errorf("--username %q is not a terminal id", username)
+		}
+	}
 	opts := paho.NewClientOptions().AddBroker(broker).
-		SetClientID(fmt.Sprintf("posoffer-sim-%d", time.Now().UnixNano())).
+		SetClientID(clientID).SetProtocolVersion(4).
 		SetUsername(username).SetPassword(password).SetOrderMatters(false)
 	k.c = paho.NewClient(opts)
 	if tok := k.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return nil, fmt.Errorf("connect to %s: %v", broker, tok.Error())
 	}
-	filter := fmt.Sprintf(protocol.TopicOutT, store, "+") // every terminal of the store
 	tok := k.c.Subscribe(filter, protocol.MQTTQoS, func(_ paho.Client, m paho.Message) {
 		r, err := protocol.Decode(m.Payload())
 		if err != nil {
@@ -149,28 +160,57 @@ func (k *conn) forget(id string) {
 }
 
 type connFlags struct {
-	broker, store, username, passwordFile *string
+	broker, store, username, passwordFile, password *string
 }
 
 func addConnFlags(fs *flag.FlagSet) connFlags {
 	return connFlags{
 		broker:       fs.String("broker", "tcp://127.0.0.1:1883", "the store's MQTT broker `URL`"),
 		store:        fs.String("store", "s001", "the store `id`"),
-		username:     fs.String("username", "", "MQTT username"),
-		passwordFile: fs.String("password-file", "", "MQTT password `file`"),
+		username:     fs.String("username", "", "MQTT username (default: the terminal id, when a password is given)"),
+		passwordFile: fs.String("password-file", "", "MQTT password `file` (the secret posoffer-agent terminal add printed)"),
+		password:     fs.String("password", "", "MQTT password (visible to other users of the host: prefer --password-file)"),
 	}
 }
 
-func (f connFlags) dial() (*conn, error) {
-	password := ""
+// dial connects as terminal: with the password given, it logs in as
+// --username, or else as the terminal itself.
+func (f connFlags) dial(terminal string) (*conn, error) {
+	password := *f.password
 	if *f.passwordFile != "" {
 		b, err := os.ReadFile(*f.passwordFile)
 		if err != nil {
 			return nil, err
 		}
-		password = string(b)
+		password = strings.TrimSpace(string(b))
 	}
-	return dial(*f.broker, *f.store, *f.username, password)
+	user := *f.username
+	if user == "" && password != "" {
+		user = terminal
+	}
+	return dial(*f.broker, *f.store, user, password)
+}
+
+// readCredentials reads a file of "terminal password" lines (# starts a
+// comment).
+func readCredentials(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	creds := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		id, pw, ok := strings.Cut(line, " ")
+		if !ok || !protocol.ValidTerminalID(id) {
+			return nil, fmt.Errorf("%s:%d: want a terminal id, a space and its password", path, i+1)
+		}
+		creds[id] = strings.TrimSpace(pw)
+	}
+	return creds, nil
 }
 
 func basketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -196,7 +236,7 @@ func basketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		ID string `json:"id"`
 	}
 	json.Unmarshal(b, &head)
-	k, err := cf.dial()
+	k, err := cf.dial(*terminal)
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-sim: %v\n", err)
 		return 1
@@ -274,6 +314,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "random seed")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	show := fs.Bool("show", false, "print each transaction's offers as they come")
+	credentials := fs.String("credentials", "", "`file` of \"terminal password\" lines: each terminal t01, t02... logs in as itself")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -281,12 +322,44 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "posoffer-sim load: --terminals 1..1000, --rate, --duration and --customers must be positive")
 		return 2
 	}
-	k, err := cf.dial()
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-sim: %v\n", err)
-		return 1
+	// Without credentials, one anonymous connection carries every
+	// terminal; with them, each terminal logs in as itself.
+	var creds map[string]string
+	if *credentials != "" {
+		var err error
+		if creds, err = readCredentials(*credentials); err != nil {
+			fmt.Fprintf(stderr, "posoffer-sim: %v\n", err)
+			return 2
+		}
 	}
-	defer k.c.Disconnect(100)
+	conns := map[string]*conn{}
+	connFor := func(id string) (*conn, error) {
+		if creds == nil {
+			id = ""
+		}
+		if k, ok := conns[id]; ok {
+			return k, nil
+		}
+		var k *conn
+		var err error
+		if id == "" {
+			k, err = cf.dial("")
+		} else if pw, ok := creds[id]; !ok {
+			return nil, fmt.Errorf("terminal %s has no password in %s", id, *credentials)
+		} else {
+			k, err = dial(*cf.broker, *cf.store, id, pw)
+		}
+		if err != nil {
+			return nil, err
+		}
+		conns[id] = k
+		return k, nil
+	}
+	defer func() {
+		for _, k := range conns {
+			k.c.Disconnect(100)
+		}
+	}()
 
 	st := &stats{ByType: map[string]int64{}}
 	ctx, cancel := context.WithTimeout(ctx, *duration)
@@ -299,7 +372,13 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for i := range slots {
 		slots[i] = make(chan struct{}, 1)
 		r := rand.New(rand.NewPCG(*seed, uint64(i)))
-		t := &till{id: fmt.Sprintf("t%02d", i+1), k: k, r: r, st: st, customers: *customers, ids: &msgID, show: show, out: stdout}
+		id := fmt.Sprintf("t%02d", i+1)
+		k, err := connFor(id)
+		if err != nil {
+			fmt.Fprintf(stderr, "posoffer-sim: %v\n", err)
+			return 1
+		}
+		t := &till{id: id, k: k, r: r, st: st, customers: *customers, ids: &msgID, show: show, out: stdout}
 		wg.Go(func() { t.run(ctx, slots[i]) })
 	}
 	next := 0

@@ -398,6 +398,7 @@ func (p *proxy) restore() {
 // agent is a posoffer-agent connected to HQ.
 type agent struct {
 	dir, store, broker, http, config string
+	secret                           string // terminal t01's MQTT password
 	cmd                              *exec.Cmd
 	logs                             *bytes.Buffer
 }
@@ -428,6 +429,14 @@ func newAgent(t *testing.T, h *hq, natsURL, catalogFile string) *agent {
 	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n",
 		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, creds, catalogPubFile)
 	os.WriteFile(a.config, []byte(cfg), 0o644)
+	// The agent's broker refuses anonymous tills: t01 gets its credential
+	// as a technician would give it.
+	out, err := exec.Command(agentBin, "terminal", "add", "--config", a.config, "t01").Output()
+	if err != nil {
+		t.Fatalf("posoffer-agent terminal add: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	a.secret = lines[len(lines)-1]
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })
 	return a
@@ -464,7 +473,7 @@ type terminal struct {
 func newTerminal(t *testing.T, a *agent) *terminal {
 	t.Helper()
 	term := &terminal{a: a, replies: map[string]chan *protocol.Message{}}
-	term.c = paho.NewClient(paho.NewClientOptions().AddBroker(a.broker).SetClientID(uniqueID("till-")).
+	term.c = paho.NewClient(paho.NewClientOptions().AddBroker(a.broker).SetClientID("t01").SetUsername("t01").SetPassword(a.secret).
 		SetConnectRetry(false).SetAutoReconnect(false))
 	if tok := term.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("terminal connect: %v", tok.Error())
