@@ -17,8 +17,7 @@ const budgetCatalog = `{"version":1,"offers":[
   {"id":"coffee-100","status":"active","condition":{"items":{"categories":["coffee"],"min_qty":1}},
    "reward":{"type":"amount_off","amount":100},"limits":{"budget":300}}]}`
 
-// TestInflatedClaimIsHonouredOnlyAsOffered is the attack of issue "Trust",
-// part 4: a terminal claims 999,999 off a 350 basket. The agent records
+// TestInflatedClaimIsHonouredOnlyAsOffered: a terminal claims 999,999 off a 350 basket. The agent records
 // and acknowledges the checkout, counts only the 100 it offered toward the
 // offer's budget, so the next customer still gets the offer, and HQ lists
 // the discrepancy by store and terminal.
