@@ -78,7 +78,7 @@ func TestAgentRefusesCardNumbers(t *testing.T) {
 	m := loadModel(t, defaultModel)
 	dir := t.TempDir()
 	c := newCable(t, filepath.Join(dir, "ttyPOS1"), m)
-	extra := fmt.Sprintf("firmware_dir: %s\nserial: [{terminal: t02, port: %s, model: %s}]\ncloud: {nats_url: '%s'}\n",
+	extra := fmt.Sprintf("firmware_dir: %s\nserial: [{terminal: t02, port: %s, model: %s}]\ncloud: {nats_url: '%s', allow_unsigned_catalog: true}\n",
 		firmwareDir, c.path, defaultModel, srv.ClientURL())
 	a := startAgentExtra(t, dir, "", testCatalog, "", extra)
 	waitPort(t, a, "t02", true)

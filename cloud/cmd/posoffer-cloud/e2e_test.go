@@ -429,14 +429,7 @@ func newAgent(t *testing.T, h *hq, natsURL, catalogFile string) *agent {
 	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n",
 		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, creds, catalogPubFile)
 	os.WriteFile(a.config, []byte(cfg), 0o644)
-	// The agent's broker refuses anonymous tills: t01 gets its credential
-	// as a technician would give it.
-	out, err := exec.Command(agentBin, "terminal", "add", "--config", a.config, "t01").Output()
-	if err != nil {
-		t.Fatalf("posoffer-agent terminal add: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	a.secret = lines[len(lines)-1]
+	a.addTerminal(t)
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })
 	return a
@@ -468,6 +461,18 @@ type terminal struct {
 	a       *agent
 	mu      sync.Mutex
 	replies map[string]chan *protocol.Message
+}
+
+// addTerminal gives till t01 its credential, as a technician would: the
+// agent's broker refuses anonymous tills.
+func (a *agent) addTerminal(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(agentBin, "terminal", "add", "--config", a.config, "t01").Output()
+	if err != nil {
+		t.Fatalf("posoffer-agent terminal add: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	a.secret = lines[len(lines)-1]
 }
 
 func newTerminal(t *testing.T, a *agent) *terminal {

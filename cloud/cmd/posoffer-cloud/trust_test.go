@@ -291,6 +291,7 @@ func TestNATSConfigForACluster(t *testing.T) {
 	a.config = filepath.Join(a.dir, "agent.yaml")
 	os.WriteFile(a.config, fmt.Appendf(nil, "version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\nhttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n",
 		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), a.http, mqtt, h.natsURL, c.Cloud.CredsFile, c.Cloud.CatalogKeyFile), 0o644)
+	a.addTerminal(t)
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })
 	settle(t, a, []string{"c-1", "c-2"})
