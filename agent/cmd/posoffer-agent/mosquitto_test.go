@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -17,11 +19,17 @@ import (
 	"github.com/posoffer/posoffer/protocol"
 )
 
-// startMosquitto runs Mosquitto with deploy/mosquitto.conf and
+// mosquittoTLS is what the shipped TLS listener needs: its port and the
+// files its certfile, keyfile and cafile lines name.
+type mosquittoTLS struct {
+	addr, cert, key, ca string
+}
+
+// startShippedMosquitto runs Mosquitto with deploy/mosquitto.conf and
 // deploy/mosquitto.acl, rewritten only for ports and paths: its plain
-// listener on a free port (returned), the TLS listener dropped (it needs
-// certificates; agent/mqtt's tests cover TLS), and password_file.
-func startShippedMosquitto(t *testing.T, dir, passwordFile string) (addr string, cmd *exec.Cmd) {
+// listener on a free port (returned), password_file, and the TLS listener
+// on tlsl's port and files, or dropped when tlsl is nil.
+func startShippedMosquitto(t *testing.T, dir, passwordFile string, tlsl *mosquittoTLS) (addr string, cmd *exec.Cmd) {
 	t.Helper()
 	bin := "/usr/sbin/mosquitto"
 	if p, err := exec.LookPath("mosquitto"); err == nil {
@@ -51,9 +59,19 @@ func startShippedMosquitto(t *testing.T, dir, passwordFile string) (addr string,
 			continue
 		case f[0] == "listener" && f[1] == "8883":
 			tlsSection = true
+			if tlsl == nil {
+				continue
+			}
+			_, tport, _ := net.SplitHostPort(tlsl.addr)
+			line = "listener " + tport + " 127.0.0.1"
+		case tlsSection && tlsl == nil:
 			continue
-		case tlsSection:
-			continue
+		case tlsSection && f[0] == "certfile":
+			line = "certfile " + tlsl.cert
+		case tlsSection && f[0] == "keyfile":
+			line = "keyfile " + tlsl.key
+		case tlsSection && f[0] == "cafile":
+			line = "cafile " + tlsl.ca
 		case f[0] == "listener":
 			line = "listener " + port + " 127.0.0.1"
 		case f[0] == "password_file":
@@ -129,7 +147,7 @@ func TestMosquittoWithShippedConfig(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(cli("terminal", "add", id)), "\n")
 		secrets[id] = lines[len(lines)-1]
 	}
-	addr, mosq := startShippedMosquitto(t, dir, pwFile)
+	addr, mosq := startShippedMosquitto(t, dir, pwFile, nil)
 	os.MkdirAll(filepath.Join(dir, "agent"), 0o755)
 	a := startAgentExtra(t, filepath.Join(dir, "agent"), store, testCatalog, "tcp://"+addr, fmt.Sprintf(mqttSection, addr))
 
@@ -286,5 +304,54 @@ func newTerminalAs(t *testing.T, a *runningAgent, id, secret string) *string {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no reply to %s", id)
 		return nil
+	}
+}
+
+// TestMosquittoTLSListener runs the shipped configuration with its TLS
+// listener on certificates made here: a terminal logs in over TLS with its
+// password; a wrong password, a client that does not trust the server and
+// plain TCP on the TLS port are refused.
+func TestMosquittoTLSListener(t *testing.T) {
+	dir := t.TempDir()
+	pki := filepath.Join(dir, "pki")
+	os.MkdirAll(pki, 0o700)
+	ca, caKey, caFile, _ := writeCert(t, pki, "terminals-ca", nil, nil)
+	_, _, serverCert, serverKey := writeCert(t, pki, "server", ca, caKey)
+	other, _, _, _ := writeCert(t, pki, "other-ca", nil, nil)
+	pwFile := filepath.Join(dir, "terminals.passwd")
+	addTestTerminals(t, pwFile)
+	tlsl := &mosquittoTLS{addr: freePort(t), cert: serverCert, key: serverKey, ca: caFile}
+	startShippedMosquitto(t, dir, pwFile, tlsl)
+
+	connect := func(roots *x509.Certificate, user, password string) error {
+		pool := x509.NewCertPool()
+		pool.AddCert(roots)
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://" + tlsl.addr).SetClientID(user).
+			SetUsername(user).SetPassword(password).SetProtocolVersion(4).SetConnectRetry(false).SetAutoReconnect(false).
+			SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+		tok := c.Connect()
+		if !tok.WaitTimeout(5 * time.Second) {
+			return fmt.Errorf("timed out")
+		}
+		if tok.Error() == nil {
+			c.Disconnect(50)
+		}
+		return tok.Error()
+	}
+	if err := connect(ca, "t01", testSecret("t01")); err != nil {
+		t.Fatalf("t01 with its password over TLS: %v", err)
+	}
+	if err := connect(ca, "t01", "wrong"); err == nil {
+		t.Error("a wrong password was accepted over TLS")
+	}
+	if err := connect(other, "t01", testSecret("t01")); err == nil {
+		t.Error("a client that does not trust the server's CA completed a TLS handshake")
+	}
+	plain := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + tlsl.addr).SetClientID("t01").
+		SetUsername("t01").SetPassword(testSecret("t01")).SetConnectRetry(false).SetAutoReconnect(false).
+		SetConnectTimeout(2 * time.Second))
+	if tok := plain.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		plain.Disconnect(0)
+		t.Error("plain MQTT was accepted on the TLS listener")
 	}
 }
