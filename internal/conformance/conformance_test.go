@@ -2,22 +2,18 @@ package conformance
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/posoffer/posoffer/agent/service"
 	agentstore "github.com/posoffer/posoffer/agent/store"
 	cloudstore "github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/cloud/store/storetest"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
@@ -238,46 +234,16 @@ func TestAgentEventsStoreAtHQ(t *testing.T) {
 	}
 }
 
-// pgEnv names a PostgreSQL that the store test runs against too, as
-// cloud/store's tests do.
-const pgEnv = "POSOFFER_TEST_PG_URL"
-
 // hqDatabases returns the DSNs of HQ's databases to store in: SQLite (""),
-// and PostgreSQL in a schema of its own when pgEnv is set.
+// and PostgreSQL in a schema of its own when storetest.PGEnv is set.
 func hqDatabases(t *testing.T) map[string]string {
 	t.Helper()
 	dbs := map[string]string{"sqlite": ""}
-	base := os.Getenv(pgEnv)
-	if base == "" {
-		t.Logf("set %s to a PostgreSQL URL to store in PostgreSQL too", pgEnv)
-		return dbs
+	if dsn := storetest.PostgresDSN(t); dsn != "" {
+		dbs["postgres"] = dsn
+	} else {
+		t.Logf("set %s to a PostgreSQL URL to store in PostgreSQL too", storetest.PGEnv)
 	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "conformance_" + hex.EncodeToString(b)
-	admin := func(sql string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
-	admin("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { admin("DROP SCHEMA " + schema + " CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	dbs["postgres"] = u.String()
 	return dbs
 }
 

@@ -73,9 +73,8 @@ func catalogCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+	db := openDB(ctx, cfg, stderr)
+	if db == nil {
 		return exitFail
 	}
 	defer db.Close()

@@ -24,9 +24,8 @@ func redemptionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if cfg == nil {
 		return code
 	}
-	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+	db := openDB(ctx, cfg, stderr)
+	if db == nil {
 		return exitFail
 	}
 	defer db.Close()

@@ -54,6 +54,17 @@ func configFlag(name string, args []string, stderr io.Writer, more func(*flag.Fl
 	return cfg, fs, -1
 }
 
+// openDB opens HQ's database for a command, or says why not on stderr and
+// returns nil.
+func openDB(ctx context.Context, cfg *config.Config, stderr io.Writer) *store.DB {
+	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+		return nil
+	}
+	return db
+}
+
 func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, _, code := configFlag("run", args, stderr, nil)
 	if cfg == nil {

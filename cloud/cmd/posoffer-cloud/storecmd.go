@@ -83,9 +83,8 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "posoffer-cloud: data dir: %v\n", err)
 		return exitFail
 	}
-	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+	db := openDB(ctx, cfg, stderr)
+	if db == nil {
 		return exitFail
 	}
 	defer db.Close()
@@ -195,14 +194,14 @@ func natsConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+	db := openDB(ctx, cfg, stderr)
+	if db == nil {
 		return exitFail
 	}
 	defer db.Close()
 	creds := cfg.NATS.CredsFile
 	if creds == "" {
+		var err error
 		if creds, err = hqSeed(cfg); err != nil {
 			fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
 			return exitFail

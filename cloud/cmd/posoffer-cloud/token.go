@@ -74,9 +74,8 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, cfg.DB, cfg.DataDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
+	db := openDB(ctx, cfg, stderr)
+	if db == nil {
 		return exitFail
 	}
 	defer db.Close()

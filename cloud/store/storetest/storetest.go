@@ -42,9 +42,21 @@ func SQLite(t testing.TB) Opener {
 // it. It skips t when PGEnv is not set.
 func Postgres(t testing.TB) Opener {
 	t.Helper()
+	dsn := PostgresDSN(t)
+	if dsn == "" {
+		t.Skipf("set %s to a PostgreSQL URL to run on PostgreSQL", PGEnv)
+	}
+	return func(t testing.TB) *store.DB { return open(t, dsn, "") }
+}
+
+// PostgresDSN creates a schema of its own for t, dropped when t ends, and
+// returns a DSN of the PostgreSQL at PGEnv that uses it; "" when PGEnv is
+// not set.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	base := os.Getenv(PGEnv)
 	if base == "" {
-		t.Skipf("set %s to a PostgreSQL URL to run on PostgreSQL", PGEnv)
+		return ""
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -72,7 +84,7 @@ func Postgres(t testing.TB) Opener {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return func(t testing.TB) *store.DB { return open(t, u.String(), "") }
+	return u.String()
 }
 
 func open(t testing.TB, dsn, dir string) *store.DB {
