@@ -170,6 +170,18 @@ func subscribe(t testing.TB, c paho.Client, filter string, got chan<- string) by
 	return tok.(*paho.SubscribeToken).Result()[filter]
 }
 
+// recv is the next value on c, failing the test after 5s.
+func recv(t testing.TB, c <-chan string) string {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("after 5s, nothing received")
+		return ""
+	}
+}
+
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -293,7 +305,7 @@ func TestBrokerTerminalIdentities(t *testing.T) {
 		waitFor(t, "publish on "+c.topic+" refused", func() bool { return tb.refused(t, RefusedPublish) == before+1 })
 	}
 	t01.Publish(topicIn("t01"), 1, false, "m-3").Wait()
-	if r := <-replies; r != topicOut("t01")+` {"v":1,"type":"ack","re":"m-3"}` {
+	if r := recv(t, replies); r != topicOut("t01")+` {"v":1,"type":"ack","re":"m-3"}` {
 		t.Fatalf("t01's next reply is %q (a fake got through?)", r)
 	}
 	want := []string{"t01:m-1", "t01:m-2", "t01:m-3"}
@@ -304,7 +316,7 @@ func TestBrokerTerminalIdentities(t *testing.T) {
 	late := make(chan string, 1)
 	t03b, _ := dialTest(t, url, "t03", "t03", tb.secrets["t03"], nil)
 	subscribe(t, t03b, status, late)
-	if s := <-late; s != status+" online" {
+	if s := recv(t, late); s != status+" online" {
 		t.Fatalf("retained status after a forged publish: %q", s)
 	}
 }
@@ -382,7 +394,7 @@ func TestBrokerAnonymousWhenAllowed(t *testing.T) {
 		t.Fatalf("anonymous subscribing to one out topic: %#x", code)
 	}
 	anon.Publish(topicIn("t07"), 1, false, "m-1").Wait()
-	if r := <-replies; r != topicOut("t07")+` {"v":1,"type":"ack","re":"m-1"}` {
+	if r := recv(t, replies); r != topicOut("t07")+` {"v":1,"type":"ack","re":"m-1"}` {
 		t.Fatalf("reply %q", r)
 	}
 	// Even so: no wildcards, nothing of the agent's, no terminal's client id.
@@ -496,7 +508,7 @@ func TestBrokerTLS(t *testing.T) {
 	replies := make(chan string, 1)
 	subscribe(t, t01, topicOut("t01"), replies)
 	t01.Publish(topicIn("t01"), 1, false, "tls-1").Wait()
-	if r := <-replies; r != topicOut("t01")+` {"v":1,"type":"ack","re":"tls-1"}` {
+	if r := recv(t, replies); r != topicOut("t01")+` {"v":1,"type":"ack","re":"tls-1"}` {
 		t.Fatalf("reply %q", r)
 	}
 	// A client certificate whose CN is a terminal, with no password: the

@@ -25,6 +25,7 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -88,6 +89,7 @@ func Connect(opts Options, h Handler) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	resumed := make(chan struct{})
+	subscribed := make(chan error, 1)
 	cl := &Client{opts: opts, h: h, log: opts.Logger, ctx: ctx, cancel: cancel, queues: map[string]chan []byte{}}
 	po := paho.NewClientOptions().
 		AddBroker(opts.Broker).
@@ -111,7 +113,23 @@ func Connect(opts Options, h Handler) (*Client, error) {
 			// first connect, wait until Connect has returned.
 			go func() {
 				<-resumed
-				c.Subscribe(filter, protocol.MQTTQoS, cl.receive)
+				tok := c.Subscribe(filter, protocol.MQTTQoS, cl.receive)
+				var err error
+				switch {
+				case !tok.WaitTimeout(10 * time.Second):
+					err = errors.New("timed out")
+				case tok.Error() != nil:
+					err = tok.Error()
+				case tok.(*paho.SubscribeToken).Result()[filter] > 2:
+					err = errors.New("refused by the broker")
+				}
+				if err != nil {
+					cl.log.Error("mqtt subscribe", "filter", filter, "err", err)
+				}
+				select {
+				case subscribed <- err: // the first connect waits for this
+				default:
+				}
 				c.Publish(status, protocol.MQTTQoS, true, protocol.StatusOnline)
 				cl.log.Info("mqtt connected", "broker", opts.Broker)
 				if opts.Connected != nil {
@@ -139,6 +157,14 @@ func Connect(opts Options, h Handler) (*Client, error) {
 	if err := tok.Error(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("connect to mqtt broker %s: %w", opts.Broker, err)
+	}
+	// A terminal's message that arrives before the first subscription is
+	// in place would be dropped by the broker: be subscribed before
+	// saying connected.
+	if err := <-subscribed; err != nil {
+		cl.c.Disconnect(0)
+		cancel()
+		return nil, fmt.Errorf("subscribe to %s on mqtt broker %s: %w", filter, opts.Broker, err)
 	}
 	return cl, nil
 }
