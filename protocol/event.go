@@ -37,7 +37,46 @@ type CheckoutEvent struct {
 	Points   int64       `json:"points"`   // the sum of their honoured points
 	Paid     int64       `json:"paid"`
 	Currency string      `json:"currency,omitempty"`
+	// Decision is what the till suggested during the transaction, absent
+	// from agents older than it and when nothing could be suggested.
+	Decision *Decision `json:"decision,omitempty"`
 }
+
+// Decision is the choice of suggestions made for one transaction, which
+// HQ learns from and measures uplift with. A suggested offer converted
+// when it is among the transaction's redemptions.
+type Decision struct {
+	// Context is where the choice was made: decide.Context's key,
+	// "{segment}|{daypart}|{group}".
+	Context string `json:"context"`
+	// Policy is "learned" (Thompson sampling) or "fixed" (the rule used
+	// before learning: nudges by priority, then cross-sells by lift).
+	Policy string `json:"policy"`
+	// Model is the revision of HQ's model the choice used; 0: none yet.
+	Model int64 `json:"model,omitempty"`
+	// Holdout: the customer (or, anonymous, the transaction) is in the
+	// holdout, so nothing was shown; Suggested is then what would have
+	// been.
+	Holdout bool `json:"holdout,omitempty"`
+	// Suggested is every suggestion chosen during the transaction, each
+	// offer once, in the order first chosen.
+	Suggested []Suggested `json:"suggested,omitempty"`
+}
+
+// Suggested is one offer the till suggested (or, held out, would have).
+type Suggested struct {
+	Offer string `json:"offer"`
+	Kind  string `json:"kind"` // SuggestNudge or SuggestCrossSell
+}
+
+// Decision policies.
+const (
+	PolicyLearned = "learned"
+	PolicyFixed   = "fixed"
+)
+
+// MaxSuggested bounds a Decision's Suggested.
+const MaxSuggested = 32
 
 // EventLine is a basket line without its display name.
 type EventLine struct {

@@ -33,6 +33,17 @@ type Message struct {
 	EvalUS  int64   `json:"eval_us,omitempty"`
 	Offers  []Offer `json:"offers,omitempty"`
 	Nudges  []Nudge `json:"nudges,omitempty"`
+	// Suggestions are what the cashier may say, chosen for this customer
+	// (at most the agent's decide.max_suggestions): nudges and
+	// cross-sells. Nudges holds the chosen nudges again, for terminals
+	// that read only nudges.
+	Suggestions []Suggestion `json:"suggestions,omitempty"`
+	// Candidates and Holdout are sent only by an agent with
+	// decide.report_candidates on (simulators, audits): every suggestion
+	// it could have made, in the fixed rule's order, and whether the
+	// customer is in the holdout, which gets no suggestions.
+	Candidates []Suggestion `json:"candidates,omitempty"`
+	Holdout    bool         `json:"holdout,omitempty"`
 
 	// error (agent to terminal)
 	Code    string `json:"code,omitempty"`
@@ -81,6 +92,24 @@ type Nudge struct {
 	Offer   string  `json:"offer"`
 	Text    string  `json:"text,omitempty"`
 	Missing Missing `json:"missing"`
+}
+
+// Suggestion kinds.
+const (
+	SuggestNudge     = "nudge"      // an offer the basket nearly qualifies for
+	SuggestCrossSell = "cross_sell" // an offer on items that customers who buy the basket's items tend to add
+)
+
+// Suggestion is an offer the cashier may suggest: a nudge or a cross-sell.
+// Missing is set when the basket lacks one thing for the offer (as a
+// nudge's). Why explains the choice ("taken by 34% of similar customers,
+// n=1,204").
+type Suggestion struct {
+	Offer   string   `json:"offer"`
+	Kind    string   `json:"kind"`
+	Text    string   `json:"text,omitempty"`
+	Missing *Missing `json:"missing,omitempty"`
+	Why     string   `json:"why,omitempty"`
 }
 
 // Missing is what a basket lacks for a nudge: more units, or more spend.

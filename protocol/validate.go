@@ -184,6 +184,11 @@ func (e *Event) problem() *Error {
 		if p := checkLines(c.Lines); p != nil {
 			return p.in("checkout.lines")
 		}
+		if d := c.Decision; d != nil {
+			if p := checkDecision(d); p != nil {
+				return p.in("checkout.decision")
+			}
+		}
 	case EventRedemption:
 		r := e.Redemption
 		switch {
@@ -289,4 +294,58 @@ func CleanText(s string, max int) string {
 		s = s[:cut]
 	}
 	return s
+}
+
+// checkDecision checks a checkout's decision record.
+func checkDecision(d *Decision) *Error {
+	switch {
+	case !ValidContextKey(d.Context):
+		return newError(CodeBadMessage, "context: must be {segment}|{daypart}|{group}, each 1 to %d characters of a-z, 0-9, -, : and +", MaxContextPartLen)
+	case d.Policy != PolicyLearned && d.Policy != PolicyFixed:
+		return newError(CodeBadMessage, "policy: must be %q or %q", PolicyLearned, PolicyFixed)
+	case d.Model < 0:
+		return newError(CodeBadMessage, "model: must not be negative")
+	case len(d.Suggested) > MaxSuggested:
+		return newError(CodeBadMessage, "suggested: at most %d, got %d", MaxSuggested, len(d.Suggested))
+	}
+	seen := make(map[string]bool, len(d.Suggested))
+	for i, s := range d.Suggested {
+		name := fmt.Sprintf("suggested[%d]", i)
+		if p := offerID(name+".offer", s.Offer); p != nil {
+			return p
+		}
+		if s.Kind != SuggestNudge && s.Kind != SuggestCrossSell {
+			return newError(CodeBadMessage, "%s.kind: must be %q or %q", name, SuggestNudge, SuggestCrossSell)
+		}
+		if seen[s.Offer] {
+			return newError(CodeBadMessage, "%s.offer: suggested twice", name)
+		}
+		seen[s.Offer] = true
+	}
+	return nil
+}
+
+// MaxContextPartLen bounds each part of a decision context key.
+const MaxContextPartLen = 64
+
+// ValidContextKey reports whether s is a decision context key:
+// "{segment}|{daypart}|{group}", each part 1 to MaxContextPartLen
+// characters of a-z, 0-9, "-", ":" and "+".
+func ValidContextKey(s string) bool {
+	parts := strings.Split(s, "|")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if len(p) == 0 || len(p) > MaxContextPartLen {
+			return false
+		}
+		for i := 0; i < len(p); i++ {
+			c := p[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == ':' || c == '+') {
+				return false
+			}
+		}
+	}
+	return true
 }
