@@ -27,6 +27,10 @@ import (
 // errNoModelBucket: HQ has no model bucket (yet).
 var errNoModelBucket = errors.New("no model bucket at hq")
 
+// modelBucketRetry is how often the watch looks for a model bucket that
+// HQ does not have.
+var modelBucketRetry = 30 * time.Second
+
 // watchModel follows HQ's model key and applies each new value, until ctx
 // is done.
 func (u *Uplink) watchModel(ctx context.Context) {
@@ -43,7 +47,7 @@ func (u *Uplink) watchModel(ctx context.Context) {
 				u.log.Debug("hq publishes no suggestion model yet", "bucket", decide.Bucket)
 				quiet = true
 			}
-			wait = 30 * time.Second
+			wait = modelBucketRetry
 		default:
 			u.log.Debug("model watch stopped; restarting", "err", err)
 		}
