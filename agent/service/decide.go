@@ -63,12 +63,12 @@ const (
 
 // model is HQ's model indexed for this store.
 type model struct {
-	m     *decide.Model
+	m *decide.Model
 	// skus and categories are the rules by the item of their If (a
 	// category lowercased): the store group's, else all stores'; lift
 	// high first.
 	skus, categories map[string][]decide.Rule
-	arms  map[armKey]*decide.Arm
+	arms             map[armKey]*decide.Arm
 }
 
 type armKey struct{ offer, context string }
