@@ -97,13 +97,19 @@ func (s *Service) SetModel(m *decide.Model) {
 		}
 	}
 	for k, rs := range mine {
-		slices.SortFunc(rs, byLift)
 		kind, item, _ := strings.Cut(k, ":")
 		if kind == decide.ItemSKU {
 			x.skus[item] = rs
-		} else {
-			x.categories[item] = rs
+		} else { // lowercased by HQ; again here, as baskets' are
+			c := strings.ToLower(item)
+			x.categories[c] = append(x.categories[c], rs...)
 		}
+	}
+	for _, rs := range x.categories {
+		slices.SortFunc(rs, byLift)
+	}
+	for _, rs := range x.skus {
+		slices.SortFunc(rs, byLift)
 	}
 	for i := range m.Arms {
 		a := &m.Arms[i]
