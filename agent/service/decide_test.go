@@ -412,3 +412,12 @@ func TestTerminalClock(t *testing.T) {
 	}
 	t.Fatal("no checkout event")
 }
+
+// A basket's category matches rules lowercased.
+func TestRuleCategoryCase(t *testing.T) {
+	f := newDecideFixture(t, Decide{ReportCandidates: true}, decideModel(0))
+	r := f.send(t, "t1", `{"v":1,"type":"basket","id":"b-1","txn":"T1","lines":[{"sku":"X","qty":1,"price":350,"category":"COFFEE"}]}`)
+	if got := offersOf(r.Candidates); !slices.Contains(got, "pastry-20") || slices.Contains(got, "coffee-2") {
+		t.Fatalf("candidates %v: want the cross-sells of category:coffee, and no nudge (offer selectors are case-sensitive)", got)
+	}
+}
