@@ -459,3 +459,27 @@ func TestConcurrentTerminalsDecide(t *testing.T) {
 		}
 	}
 }
+
+// A terminal that reads only nudges (v1) gets the chosen nudge there with
+// the learned policy too, and before any model.
+func TestV1TerminalGetsChosenNudges(t *testing.T) {
+	f := newDecideFixture(t, Decide{}, nil)
+	shown := 0
+	for i := range 20 {
+		txn := fmt.Sprintf("T%d", i)
+		r := f.send(t, "t1", coffeeBasket(txn, ""))
+		if decide.InHoldout(decide.HoldoutID("", "s001", "t1", txn), decide.DefaultHoldout) {
+			if len(r.Nudges) != 0 {
+				t.Fatalf("%s: held out, but nudged %+v", txn, r.Nudges)
+			}
+			continue
+		}
+		if len(r.Nudges) != 1 || r.Nudges[0].Offer != "coffee-2" || r.Nudges[0].Missing.Qty != 1 || len(r.Suggestions) != 1 {
+			t.Fatalf("%s: nudges %+v, suggestions %+v", txn, r.Nudges, r.Suggestions)
+		}
+		shown++
+	}
+	if shown < 15 {
+		t.Fatalf("%d of 20 transactions nudged at the default holdout of %g", shown, decide.DefaultHoldout)
+	}
+}
