@@ -188,3 +188,52 @@ func TestLearnedModelPublished(t *testing.T) {
 		t.Errorf("arms metric %q", metric(t, h.http, "posoffer_cloud_decide_arms"))
 	}
 }
+
+// TestSuggestionsDashboard: the Suggestions page shows, per offer, the
+// suggestions shown and taken, the model's posterior and the uplift
+// against the holdout, over the 30 days up to the data's newest checkout.
+func TestSuggestionsDashboard(t *testing.T) {
+	chrome := findChrome(t)
+	h := newHQWith(t, "", "decide: {interval: 200ms}\n")
+	store := uniqueID("s")
+	at := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	events := decideEvents(store, at, 40, 20, 35, 7)
+	// Milk, suggested in 10 more transactions the day before, never taken.
+	for _, e := range decideEvents(store, at.Add(-24*time.Hour), 10, 0, 0, 0) {
+		if e.Checkout != nil {
+			e.Checkout.Decision.Suggested[0].Offer = "milk"
+		}
+		events = append(events, e)
+	}
+	publishAs(t, h.connect(t), events)
+	hjs, err := jetstream.New(h.connect(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(20*time.Second, func() bool { m := modelIn(t, hjs); return m != nil && len(m.Arms) == 4 }) {
+		t.Fatalf("no model of pastry and milk\n%s", h.logs)
+	}
+
+	b := newBrowser(t, chrome, "http://"+h.http)
+	b.login(h.token(t, "analyst"))
+	b.open("/suggestions")
+	b.waitFor("the suggestions loaded", eq(`document.getElementById("main").dataset.loaded`, "true"))
+	b.waitFor("pastry's row: 40 shown, 20 taken, uplift",
+		and(eq(query(`tr[data-offer="pastry"]`)+"?.dataset.verdict", "uplift"),
+			contains(text(query(`tr[data-offer="pastry"]`)), "40"), contains(text(query(`tr[data-offer="pastry"]`)), "20")))
+	// Pastry's pooled arm is Beta(21, 21): a mean of 50%.
+	if mean := b.eval(query(`tr[data-offer="pastry"]`) + ".dataset.mean"); mean != "0.5" {
+		t.Errorf("pastry's posterior mean %s, want 0.5", mean)
+	}
+	b.waitFor("milk's row, with nobody held out",
+		and(eq(query(`tr[data-offer="milk"]`)+"?.dataset.verdict", "too little data"),
+			contains(text(query(`tr[data-offer="milk"]`)), "none held out yet")))
+	// Overall: 50 exposed transactions (20 + 0 taken), 35 held out (7).
+	b.waitFor("the overall verdict", and(eq(text(byID("overall-verdict")), "uplift"),
+		eq(data("overall-exposed", "value"), "0.4"), eq(data("overall-held-out", "value"), "0.2")))
+	b.waitFor("the per-day chart of suggestions shown",
+		and(eq(data("chart-exposures", "total"), "50"), eq(data("chart-exposures", "last"), "40")))
+	b.waitFor("the nav link", eq(query(`#nav-suggestions`)+`?.getAttribute("aria-current")`, "page"))
+	b.screenshot("suggestions")
+	b.checkConsole()
+}

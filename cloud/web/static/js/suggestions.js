@@ -97,7 +97,8 @@ async function load() {
         el("td", { class: "num", text: num(o.exposures) }),
         el("td", { class: "num", text: num(o.conversions) }),
         el("td", { class: "num", text: post ? `${pct(post.mean)} (${interval(post.ci, pct)})` : "no arm yet" }),
-        el("td", { class: "num", text: conv ? `${points(conv.difference)} (${interval(conv.ci, points)})` : "–" }),
+        el("td", { class: "num", text: !conv ? "–" : !o.uplift.held_out ? "none held out yet" :
+          `${points(conv.difference)} (${interval(conv.ci, points)})` }),
         el("td", {}, verdictPill(conv && conv.verdict)));
     }));
     if (!rows.length) {
