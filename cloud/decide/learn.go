@@ -125,19 +125,7 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	}
 	// The pooled arms first, then by exposures: the bound cuts the
 	// context arms seen least, which are the nearest to their pooled arm.
-	sort.Slice(armList, func(i, j int) bool {
-		a, b := armList[i], armList[j]
-		if pa, pb := a.Context == decide.AllContexts, b.Context == decide.AllContexts; pa != pb {
-			return pa
-		}
-		if a.Exposures != b.Exposures {
-			return a.Exposures > b.Exposures
-		}
-		if a.Offer != b.Offer {
-			return a.Offer < b.Offer
-		}
-		return a.Context < b.Context
-	})
+	sortArmsByWeight(armList)
 	if len(armList) > MaxArms {
 		out.DroppedArms = len(armList) - MaxArms
 		armList = armList[:MaxArms]
@@ -188,6 +176,24 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	sortArms(armList)
 	out.Model.Rules, out.Model.Arms = rules, armList
 	return out, nil
+}
+
+// sortArmsByWeight puts the pooled arms first, then the arms of most
+// exposures.
+func sortArmsByWeight(a []decide.Arm) {
+	sort.Slice(a, func(i, j int) bool {
+		x, y := a[i], a[j]
+		if px, py := x.Context == decide.AllContexts, y.Context == decide.AllContexts; px != py {
+			return px
+		}
+		if x.Exposures != y.Exposures {
+			return x.Exposures > y.Exposures
+		}
+		if x.Offer != y.Offer {
+			return x.Offer < y.Offer
+		}
+		return x.Context < y.Context
+	})
 }
 
 func sortArms(a []decide.Arm) {

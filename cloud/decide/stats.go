@@ -93,9 +93,35 @@ func Compare(exposed, heldOut Sample) Comparison {
 }
 
 // BetaInterval is the central credible interval of Beta(a, b) holding
-// mass p (0.95: from the 2.5th to the 97.5th percentile).
+// mass p (0.95: from the 2.5th to the 97.5th percentile). Beyond
+// exactBeta on both sides, where the exact quantile costs more and the
+// Beta is all but normal, it is the normal approximation.
 func BetaInterval(a, b, p float64) (lo, hi float64) {
+	if a > exactBeta && b > exactBeta {
+		n := a + b
+		mean, sd := a/n, math.Sqrt(a*b/(n*n*(n+1)))
+		z := normalQuantile((1 + p) / 2)
+		return math.Max(0, mean-z*sd), math.Min(1, mean+z*sd)
+	}
 	return betaQuantile(a, b, (1-p)/2), betaQuantile(a, b, (1+p)/2)
+}
+
+// exactBeta: see BetaInterval.
+const exactBeta = 1000
+
+// normalQuantile is the standard normal's quantile, by bisection of its
+// CDF.
+func normalQuantile(q float64) float64 {
+	lo, hi := -10.0, 10.0
+	for range 80 {
+		mid := (lo + hi) / 2
+		if 0.5*math.Erfc(-mid/math.Sqrt2) < q {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
 }
 
 // betaQuantile inverts the regularized incomplete beta function by
@@ -140,7 +166,7 @@ func betaCF(a, b, x float64) float64 {
 	}
 	d = 1 / d
 	f := d
-	for m := 1; m <= 300; m++ {
+	for m := 1; m <= 1000; m++ {
 		fm := float64(m)
 		num := fm * (b - fm) * x / ((a + 2*fm - 1) * (a + 2*fm))
 		d = 1 + num*d

@@ -78,8 +78,17 @@ func TestBetaInterval(t *testing.T) {
 			t.Errorf("Beta(%v, %v): [%v, %v], want [%v, %v]", tc.a, tc.b, lo, hi, tc.lo, tc.hi)
 		}
 	}
-	// A large one stays near its normal approximation.
-	lo, hi := BetaInterval(301, 701, 0.95)
+	// Exact at the edge of the normal approximation, it is close to it.
+	lo, hi := BetaInterval(exactBeta, 2*exactBeta, 0.95)
+	alo, ahi := BetaInterval(exactBeta+1e-9, 2*exactBeta, 0.95)
+	if math.Abs(lo-alo) > 1e-3 || math.Abs(hi-ahi) > 1e-3 {
+		t.Errorf("Beta(%d, %d): exact [%v, %v], approximated [%v, %v]", exactBeta, 2*exactBeta, lo, hi, alo, ahi)
+	}
+	if z := normalQuantile(0.975); math.Abs(z-z95) > 1e-9 {
+		t.Errorf("normal quantile of 0.975: %v", z)
+	}
+	// A middling one stays near its normal approximation.
+	lo, hi = BetaInterval(301, 701, 0.95)
 	m, sd := 301.0/1002, math.Sqrt(301.0*701/(1002*1002*1003))
 	if math.Abs(lo-(m-1.96*sd)) > 2e-3 || math.Abs(hi-(m+1.96*sd)) > 2e-3 {
 		t.Errorf("Beta(301, 701): [%v, %v], want about %v ± %v", lo, hi, m, 1.96*sd)

@@ -219,31 +219,27 @@ func (db *DB) SaveModel(ctx context.Context, prevRevision int64, m *PublishedMod
 		return fmt.Errorf("save model: revision %d must be above %d", m.Revision, prevRevision)
 	}
 	err := db.be.write(ctx, func(t tx) error {
-		var cur int64
-		r, err := t.query(ctx, "SELECT revision FROM decide_model WHERE id = 1")
+		// The write itself checks the revision it replaces, so that two
+		// HQ replicas saving at once cannot both win.
+		q, args := "INSERT INTO decide_model (id, revision, seq, hash, doc) VALUES (1, $1, $2, $3, $4) "+
+			"ON CONFLICT (id) DO NOTHING RETURNING revision", []any{m.Revision, int64(m.Seq), m.Hash, string(m.Doc)}
+		if prevRevision > 0 {
+			q, args = "UPDATE decide_model SET revision = $1, seq = $2, hash = $3, doc = $4 WHERE id = 1 AND revision = $5 "+
+				"RETURNING revision", append(args, prevRevision)
+		}
+		r, err := t.query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
-		found := r.Next()
-		if found {
-			err = r.Scan(&cur)
-		}
-		if err == nil {
-			err = r.Err()
-		}
+		saved := r.Next()
 		r.Close()
-		if err != nil {
+		if err := r.Err(); err != nil {
 			return err
 		}
-		if cur != prevRevision {
+		if !saved {
 			return ErrModelRace
 		}
-		if !found {
-			return t.exec(ctx, "INSERT INTO decide_model (id, revision, seq, hash, doc) VALUES (1, $1, $2, $3, $4)",
-				m.Revision, int64(m.Seq), m.Hash, string(m.Doc))
-		}
-		return t.exec(ctx, "UPDATE decide_model SET revision = $1, seq = $2, hash = $3, doc = $4 WHERE id = 1",
-			m.Revision, int64(m.Seq), m.Hash, string(m.Doc))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("save model: %w", err)
