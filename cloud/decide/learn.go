@@ -68,6 +68,11 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	if err != nil {
 		return nil, err
 	}
+	return learn(ctx, db, s, st)
+}
+
+// learn is Learn from what st says of the database.
+func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp) (*Learned, error) {
 	out := &Learned{Model: decide.Model{Version: decide.ModelVersion, Holdout: s.Holdout}}
 	if st.Checkouts == 0 {
 		return out, nil

@@ -118,7 +118,7 @@ func (l *Learner) Step(ctx context.Context) (int64, error) {
 		return 0, l.ensurePublished(ctx)
 	}
 	start := time.Now()
-	learned, err := Learn(ctx, l.o.DB, l.o.Settings)
+	learned, err := learn(ctx, l.o.DB, l.o.Settings, st)
 	if err != nil {
 		l.errs.WithLabelValues("learn").Inc()
 		return 0, err
