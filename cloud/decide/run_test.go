@@ -380,3 +380,51 @@ func TestLearnerRemines(t *testing.T) {
 		t.Fatalf("no rule for the new offer: %+v", r)
 	}
 }
+
+// TestLearnerRuns: Run publishes at once and after each interval, and
+// returns when its context ends.
+func TestLearnerRuns(t *testing.T) {
+	db := storetest.SQLite(t)(t)
+	js := startNATS(t)
+	l := New(Options{DB: db, JS: js, Signer: signer, Settings: settings, Interval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return")
+		}
+	}()
+	// saved reports whether the model of the revision is saved and in
+	// the bucket.
+	saved := func(rev int64) bool {
+		m, err := db.LastModel(context.Background())
+		if err != nil || m.Revision != rev {
+			return false
+		}
+		kv, err := js.KeyValue(context.Background(), decide.Bucket)
+		if err != nil {
+			return false
+		}
+		e, err := kv.Get(context.Background(), decide.ModelKey)
+		if err != nil {
+			return false
+		}
+		env, err := signer.Verifier().Open(decide.ModelKey, e.Value())
+		return err == nil && env.Seq == m.Seq
+	}
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s: %s", what)
+			}
+		}
+	}
+	poll("the first model", func() bool { return saved(1) })
+	write(t, db, suggestion(t0, "a", true)...)
+	poll("the model of the new checkout", func() bool { return saved(2) })
+}
