@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -132,8 +133,9 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	}
 
 	if reuse != nil {
-		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = reuse.Model.Rules, reuse.Baskets, reuse.Decisions,
-			reuse.DroppedRules
+		// A copy: publishing may cut the model's rules.
+		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = slices.Clone(reuse.Model.Rules), reuse.Baskets,
+			reuse.Decisions, reuse.DroppedRules
 	} else {
 		mined, err := mine(ctx, db, s, from, out)
 		if err != nil {
