@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/posoffer/posoffer/cloud/store"
@@ -83,6 +84,17 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	from := until - s.Window.Microseconds()
 	out.Model.DataUntil = time.UnixMicro(until).UTC()
 
+	// The rules are mined meanwhile, on a connection of their own.
+	var (
+		mined    []decide.Rule
+		minedOut Learned
+		mineErr  error
+		wg       sync.WaitGroup
+	)
+	if reuse == nil {
+		wg.Go(func() { mined, mineErr = mine(ctx, db, s, from, &minedOut) })
+	}
+
 	// Posteriors, from the exposed suggestions.
 	halfLifeUS := float64(s.HalfLife.Microseconds())
 	type armKey struct{ offer, context string }
@@ -107,8 +119,12 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		count(armKey{x.Offer, x.Context}, w, x.Converted)
 		count(armKey{x.Offer, decide.AllContexts}, w, x.Converted)
 	})
+	wg.Wait()
 	if err != nil {
 		return nil, err
+	}
+	if mineErr != nil {
+		return nil, mineErr
 	}
 	var armList []decide.Arm
 	for k, c := range arms {
@@ -137,11 +153,8 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = slices.Clone(reuse.Model.Rules), reuse.Baskets,
 			reuse.Decisions, reuse.DroppedRules
 	} else {
-		mined, err := mine(ctx, db, s, from, out)
-		if err != nil {
-			return nil, err
-		}
-		out.Model.Rules = mined
+		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = mined, minedOut.Baskets, minedOut.Decisions,
+			minedOut.DroppedRules
 	}
 	sortArms(armList)
 	out.Model.Arms = armList
