@@ -70,7 +70,7 @@ func ingestEvents(t *testing.T, db *store.DB, events []*protocol.Event) jetstrea
 		}
 	})
 	waitFor(t, fmt.Sprintf("%d events stored", len(events)), func() bool {
-		st, err := db.DecideStamp(ctx)
+		st, err := db.DecideStamp(ctx, math.MaxInt64)
 		var n int64
 		for _, e := range events {
 			if e.Kind == protocol.EventCheckout || e.Kind == protocol.EventRedemption {

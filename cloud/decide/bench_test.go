@@ -3,6 +3,7 @@ package decide
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func BenchmarkLearn(b *testing.B) {
 				db := d.open(b)(b)
 				benchChain(b, db, n)
 				ctx := context.Background()
-				st, err := db.DecideStamp(ctx)
+				st, err := db.DecideStamp(ctx, math.MaxInt64)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -54,6 +54,14 @@ const (
 	PriorWeight = 10
 )
 
+// MaxAhead is how far ahead of HQ's clock a checkout may be stamped and
+// still be learned from: a store whose clock runs a day ahead or more is
+// wrong, and must not drag the window past every other store's data.
+const MaxAhead = 24 * time.Hour
+
+// NotAfter is the newest checkout time learned from at now.
+func NotAfter(now time.Time) int64 { return now.Add(MaxAhead).UnixMicro() }
+
 // Learned is a model before it is given a revision, and what it came from.
 type Learned struct {
 	Model     decide.Model // Revision and Computed not set
@@ -66,7 +74,7 @@ type Learned struct {
 // Learn computes what HQ learns from the checkouts of the window that ends
 // at the newest one. With no checkout at all, the model is empty.
 func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
-	st, err := db.DecideStamp(ctx)
+	st, err := db.DecideStamp(ctx, NotAfter(time.Now()))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +100,7 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		wg       sync.WaitGroup
 	)
 	if reuse == nil {
-		wg.Go(func() { mined, mineErr = mine(ctx, db, s, from, &minedOut) })
+		wg.Go(func() { mined, mineErr = mine(ctx, db, s, from, until, &minedOut) })
 	}
 
 	// Posteriors, from the exposed suggestions.
@@ -161,10 +169,10 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	return out, nil
 }
 
-// mine finds the rules in every basket from fromUS on, each of its store's
-// group: that of its decision, else that of the store's other checkouts.
-// It counts the baskets and decisions into out.
-func mine(ctx context.Context, db *store.DB, s Settings, fromUS int64, out *Learned) ([]decide.Rule, error) {
+// mine finds the rules in every basket from fromUS to toUS, each of its
+// store's group: that of its decision, else that of the store's other
+// checkouts. It counts the baskets and decisions into out.
+func mine(ctx context.Context, db *store.DB, s Settings, fromUS, toUS int64, out *Learned) ([]decide.Rule, error) {
 	offers, err := db.Offers(ctx, "")
 	if err != nil {
 		return nil, err
@@ -177,7 +185,7 @@ func mine(ctx context.Context, db *store.DB, s Settings, fromUS int64, out *Lear
 		items string
 	}
 	var unknown []pending
-	err = db.EachBasket(ctx, fromUS, func(b *store.Basket) {
+	err = db.EachBasket(ctx, fromUS, toUS, func(b *store.Basket) {
 		out.Baskets++
 		if b.Context == "" {
 			unknown = append(unknown, pending{b.Store, b.Items})

@@ -259,3 +259,27 @@ func TestLearnRules(t *testing.T) {
 		}
 	})
 }
+
+// TestLearnIgnoresCheckoutsFromTheFuture: a store whose clock runs days
+// ahead must not drag the window past every other store's data.
+func TestLearnIgnoresCheckoutsFromTheFuture(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		db := open(t)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		for i, at := range []time.Time{now.Add(-time.Hour), now.Add(MaxAhead + 48*time.Hour)} {
+			c, _ := txn{store: "s001", terminal: "t01", id: fmt.Sprint("x", i), at: at,
+				lines: []protocol.EventLine{line("cof-1", "coffee", "")},
+				decision: decision("taste:coffee|morning|all", false, "o1")}.events()
+			write(t, db, c)
+		}
+		l, err := Learn(ctx, db, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !l.Model.DataUntil.Equal(now.Add(-time.Hour)) || l.Baskets != 1 {
+			t.Errorf("learned until %v from %d baskets; want %v from 1: the checkout %v ahead is left out",
+				l.Model.DataUntil, l.Baskets, now.Add(-time.Hour), MaxAhead+48*time.Hour)
+		}
+	})
+}

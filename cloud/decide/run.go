@@ -113,7 +113,7 @@ func (l *Learner) Run(ctx context.Context) {
 func (l *Learner) Step(ctx context.Context) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st, err := l.o.DB.DecideStamp(ctx)
+	st, err := l.o.DB.DecideStamp(ctx, NotAfter(time.Now()))
 	if err != nil {
 		l.errs.WithLabelValues("learn").Inc()
 		return 0, err

@@ -53,10 +53,10 @@ type Basket struct {
 	Items   string // ItemsOf its lines
 }
 
-// EachBasket calls fn with each checkout at or after fromUS (unix
-// microseconds), in no particular order. The Basket passed is reused
+// EachBasket calls fn with each checkout from fromUS to toUS (unix
+// microseconds, both included), in no particular order. The Basket passed is reused
 // between calls.
-func (db *DB) EachBasket(ctx context.Context, fromUS int64, fn func(*Basket)) error {
+func (db *DB) EachBasket(ctx context.Context, fromUS, toUS int64, fn func(*Basket)) error {
 	var b Basket
 	err := db.each(ctx, func(r rows) error {
 		if err := r.Scan(&b.AtUS, &b.Store, &b.Context, &b.Items); err != nil {
@@ -64,7 +64,7 @@ func (db *DB) EachBasket(ctx context.Context, fromUS int64, fn func(*Basket)) er
 		}
 		fn(&b)
 		return nil
-	}, "SELECT at_us, store, decision_context, items FROM checkouts WHERE at_us >= $1", fromUS)
+	}, "SELECT at_us, store, decision_context, items FROM checkouts WHERE at_us >= $1 AND at_us <= $2", fromUS, toUS)
 	if err != nil {
 		return fmt.Errorf("baskets: %w", err)
 	}
@@ -160,14 +160,16 @@ type DecideStamp struct {
 }
 
 // DecideStamp reads the stamp. The newest checkout's time is what HQ
-// learns up to: data time, not the clock.
-func (db *DB) DecideStamp(ctx context.Context) (DecideStamp, error) {
+// learns up to: data time, not the clock; checkouts after notAfterUS
+// (unix microseconds) are left out, so that one store with a clock far
+// ahead cannot drag the window past everyone's data.
+func (db *DB) DecideStamp(ctx context.Context, notAfterUS int64) (DecideStamp, error) {
 	var s DecideStamp
 	err := db.each(ctx, func(r rows) error {
 		return r.Scan(&s.Checkouts, &s.NewestUS, &s.Redemptions, &s.Offers, &s.OffersUpdatedUS)
-	}, `SELECT (SELECT count(*) FROM checkouts), (SELECT COALESCE(max(at_us), 0) FROM checkouts),
+	}, `SELECT (SELECT count(*) FROM checkouts), (SELECT COALESCE(max(at_us), 0) FROM checkouts WHERE at_us <= $1),
 		(SELECT count(*) FROM redemptions), (SELECT count(*) FROM offers),
-		(SELECT COALESCE(max(updated_us), 0) FROM offers)`)
+		(SELECT COALESCE(max(updated_us), 0) FROM offers)`, notAfterUS)
 	if err != nil {
 		return DecideStamp{}, fmt.Errorf("decide stamp: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func TestDecisions(t *testing.T) {
 		}
 
 		var baskets int
-		if err := db.EachBasket(ctx, t0.UnixMicro(), func(b *Basket) {
+		if err := db.EachBasket(ctx, t0.UnixMicro(), math.MaxInt64, func(b *Basket) {
 			baskets++
 			if b.Items != "sku:COF-001" {
 				t.Errorf("basket items %q", b.Items)
@@ -95,7 +96,7 @@ func TestDecisions(t *testing.T) {
 		}); err != nil || baskets != 3 {
 			t.Fatalf("%d baskets (%v)", baskets, err)
 		}
-		st, err := db.DecideStamp(ctx)
+		st, err := db.DecideStamp(ctx, math.MaxInt64)
 		if err != nil || st.Checkouts != 3 || st.Redemptions != 4 || st.NewestUS != t0.Add(time.Second).UnixMicro() {
 			t.Fatalf("stamp %+v (%v)", st, err)
 		}
