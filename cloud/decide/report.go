@@ -27,9 +27,13 @@ type Uplift struct {
 // of the per-offer figures summed.
 type UpliftRow struct {
 	Offer string `json:"offer,omitempty"`
-	// Transactions on each side.
-	Exposed int64 `json:"exposed_transactions"`
-	HeldOut int64 `json:"held_out_transactions"`
+	// Transactions on each side, and the customers they are of (an
+	// anonymous transaction counts as a customer of its own): the
+	// interval counts customers, the unit the holdout draws.
+	Exposed          int64 `json:"exposed_transactions"`
+	HeldOut          int64 `json:"held_out_transactions"`
+	ExposedCustomers int   `json:"exposed_customers"`
+	HeldOutCustomers int   `json:"held_out_customers"`
 	// Conversion: conversions per transaction.
 	Conversion Comparison `json:"conversion"`
 	// BasketValue: the mean subtotal, minor units.
@@ -38,17 +42,18 @@ type UpliftRow struct {
 
 type sides struct{ conv, value [2]Sample } // [0] exposed, [1] held out
 
-func (s *sides) add(holdout bool, conv float64, subtotal int64) {
+func (s *sides) add(unit string, holdout bool, conv float64, subtotal int64) {
 	i := 0
 	if holdout {
 		i = 1
 	}
-	s.conv[i].Add(conv)
-	s.value[i].Add(float64(subtotal))
+	s.conv[i].Add(unit, conv)
+	s.value[i].Add(unit, float64(subtotal))
 }
 
 func (s *sides) row(offer string) UpliftRow {
 	return UpliftRow{Offer: offer, Exposed: s.conv[0].N, HeldOut: s.conv[1].N,
+		ExposedCustomers: s.conv[0].Units(), HeldOutCustomers: s.conv[1].Units(),
 		Conversion: Compare(s.conv[0], s.conv[1]), BasketValue: Compare(s.value[0], s.value[1])}
 }
 
@@ -79,10 +84,10 @@ func ComputeUplift(ctx context.Context, db *store.DB, from, to time.Time, offer,
 				p = &sides{}
 				per[s.Offer] = p
 			}
-			p.add(d.Holdout, x, d.Subtotal)
+			p.add(d.Unit, d.Holdout, x, d.Subtotal)
 		}
 		if counted {
-			overall.add(d.Holdout, conv, d.Subtotal)
+			overall.add(d.Unit, d.Holdout, conv, d.Subtotal)
 		}
 		return nil
 	})

@@ -4,20 +4,43 @@ import (
 	"math"
 )
 
-// Sample accumulates one side of a comparison: a value per transaction.
+// Sample accumulates one side of a comparison: a value per transaction,
+// each transaction of a unit (decide.HoldoutID: the customer, or an
+// anonymous transaction). The holdout draws customers, not transactions,
+// and one customer's transactions are alike: the interval must count
+// customers, or a holdout of a few regulars would look more certain than
+// it is.
 type Sample struct {
-	N          int64
-	Sum, SumSq float64
+	N     int64   // transactions
+	Sum   float64 // of their values
+	units map[string]*unitSum
 }
 
-// Add counts one transaction's value.
-func (s *Sample) Add(x float64) {
+type unitSum struct {
+	n   int64
+	sum float64
+}
+
+// Add counts one transaction's value, of the given unit.
+func (s *Sample) Add(unit string, x float64) {
+	if s.units == nil {
+		s.units = map[string]*unitSum{}
+	}
+	u := s.units[unit]
+	if u == nil {
+		u = &unitSum{}
+		s.units[unit] = u
+	}
+	u.n++
+	u.sum += x
 	s.N++
 	s.Sum += x
-	s.SumSq += x * x
 }
 
-// Mean is the sample mean; 0 when empty.
+// Units is the number of units (customers) behind the sample.
+func (s Sample) Units() int { return len(s.units) }
+
+// Mean is the mean per transaction; 0 when empty.
 func (s Sample) Mean() float64 {
 	if s.N == 0 {
 		return 0
@@ -25,14 +48,27 @@ func (s Sample) Mean() float64 {
 	return s.Sum / float64(s.N)
 }
 
-// Var is the sample variance (n-1); 0 below two values.
-func (s Sample) Var() float64 {
-	if s.N < 2 {
+// VarOfMean is the variance of Mean over units drawn at random: the
+// cluster-robust (delta method) variance of a ratio of sums,
+//
+//	K/(K-1) · Σ_k (Y_k − m·N_k)² / N²
+//
+// for K units, unit k with N_k transactions summing to Y_k, N in all and
+// mean m. With one transaction per unit it is s²/N, Welch's term. 0 below
+// two units.
+func (s Sample) VarOfMean() float64 {
+	k := float64(len(s.units))
+	if k < 2 {
 		return 0
 	}
 	m := s.Mean()
-	v := (s.SumSq - float64(s.N)*m*m) / float64(s.N-1)
-	return math.Max(v, 0)
+	var ss float64
+	for _, u := range s.units {
+		d := u.sum - m*float64(u.n)
+		ss += d * d
+	}
+	n := float64(s.N)
+	return k / (k - 1) * ss / (n * n)
 }
 
 // Verdicts of a comparison.
@@ -62,8 +98,9 @@ type Comparison struct {
 }
 
 // Compare compares two samples: the difference of their means with a 95%
-// interval by the normal approximation of Welch (the standard error is
-// sqrt(s1²/n1 + s2²/n2)). The verdict:
+// interval by the normal approximation, the standard error
+// sqrt(VarOfMean1 + VarOfMean2): Welch's sqrt(s1²/n1 + s2²/n2) when every
+// transaction is its own unit, wider when units come back. The verdict:
 //   - "too little data" when either side has fewer than MinSide
 //     transactions, or the interval spans 0 and is wider than the held-out
 //     mean (it cannot rule out a change of half the baseline either way);
@@ -74,7 +111,7 @@ func Compare(exposed, heldOut Sample) Comparison {
 	c.Difference = c.Exposed - c.HeldOut
 	var se float64
 	if exposed.N > 0 && heldOut.N > 0 {
-		se = math.Sqrt(exposed.Var()/float64(exposed.N) + heldOut.Var()/float64(heldOut.N))
+		se = math.Sqrt(exposed.VarOfMean() + heldOut.VarOfMean())
 	}
 	c.CI = [2]float64{c.Difference - z95*se, c.Difference + z95*se}
 	switch lo, hi := c.CI[0], c.CI[1]; {

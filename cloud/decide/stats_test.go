@@ -1,18 +1,19 @@
 package decide
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
 
-// sample has ones 1s and n-ones 0s.
+// sample has ones 1s and n-ones 0s, each of a unit of its own.
 func sample(n, ones int) Sample {
 	var s Sample
 	for i := range n {
 		if i < ones {
-			s.Add(1)
+			s.Add(fmt.Sprint(i), 1)
 		} else {
-			s.Add(0)
+			s.Add(fmt.Sprint(i), 0)
 		}
 	}
 	return s
@@ -23,9 +24,9 @@ func alternating(n int, a, b float64) Sample {
 	var s Sample
 	for i := range n {
 		if i%2 == 0 {
-			s.Add(a)
+			s.Add(fmt.Sprint(i), a)
 		} else {
-			s.Add(b)
+			s.Add(fmt.Sprint(i), b)
 		}
 	}
 	return s
@@ -60,6 +61,37 @@ func TestCompare(t *testing.T) {
 				t.Fatalf("got %+v, want %v [%v, %v] %q", c, tc.diff, tc.lo, tc.hi, tc.verdict)
 			}
 		})
+	}
+}
+
+// TestCompareCountsCustomers: transactions of one customer are not
+// independent draws. Worked by hand: exposed, 4 customers of 10
+// transactions, two converting every time and two never (mean 0.5);
+// held out, 4 customers of 10, one converting every time (mean 0.25).
+// Exposed: K=4, N=40, Σ(Y_k − 0.5·10)² = 4·25 = 100, var = 4/3·100/1600 =
+// 1/12. Held out: Σ(Y_k − 2.5)² = 56.25 + 3·6.25 = 75, var = 4/3·75/1600 =
+// 1/16. se = sqrt(1/12 + 1/16) = 0.3818813; CI = 0.25 ± 1.959964·se = 0.25 ± 0.7484736. The
+// same 40 transactions taken as independent would give se = 0.1059 and a
+// confident "uplift".
+func TestCompareCountsCustomers(t *testing.T) {
+	var exposed, heldOut Sample
+	for c := range 4 {
+		for range 10 {
+			exposed.Add(fmt.Sprint("e", c), float64(c%2))
+			x := 0.0
+			if c == 0 {
+				x = 1
+			}
+			heldOut.Add(fmt.Sprint("h", c), x)
+		}
+	}
+	c := Compare(exposed, heldOut)
+	if math.Abs(c.Difference-0.25) > 1e-9 || math.Abs(c.CI[0]-(0.25-0.7484736)) > 1e-6 ||
+		math.Abs(c.CI[1]-(0.25+0.7484736)) > 1e-6 {
+		t.Fatalf("got %+v, want 0.25 ± 0.7484736", c)
+	}
+	if exposed.Units() != 4 || exposed.N != 40 {
+		t.Errorf("units %d, transactions %d", exposed.Units(), exposed.N)
 	}
 }
 

@@ -81,6 +81,9 @@ type Decision struct {
 	Model    int64
 	Holdout  bool
 	Subtotal int64
+	// Unit is what holdout membership hangs on (decide.HoldoutID): the
+	// customer_key, or for an anonymous checkout the transaction.
+	Unit string
 	// Suggested are its suggestions in the order chosen; a checkout
 	// whose decision suggested nothing has none.
 	Suggested []Suggestion
@@ -110,11 +113,13 @@ func (db *DB) EachDecision(ctx context.Context, fromUS, toUS int64, fn func(*Dec
 	have := false
 	var (
 		id, store, dctx, policy, offer, kind string
+		terminal, txn, customer              string
 		at, model, holdout, subtotal, conv   int64
 		ord                                  int64
 	)
 	err := db.each(ctx, func(r rows) error {
-		if err := r.Scan(&id, &at, &store, &dctx, &policy, &model, &holdout, &subtotal, &offer, &kind, &ord, &conv); err != nil {
+		if err := r.Scan(&id, &at, &store, &terminal, &txn, &customer, &dctx, &policy, &model, &holdout, &subtotal,
+			&offer, &kind, &ord, &conv); err != nil {
 			return err
 		}
 		if !have || id != cur.ID {
@@ -125,14 +130,15 @@ func (db *DB) EachDecision(ctx context.Context, fromUS, toUS int64, fn func(*Dec
 			}
 			have = true
 			cur = Decision{ID: id, AtUS: at, Store: store, Context: dctx, Policy: policy, Model: model,
-				Holdout: holdout != 0, Subtotal: subtotal, Suggested: cur.Suggested[:0]}
+				Holdout: holdout != 0, Subtotal: subtotal, Unit: decide.HoldoutID(customer, store, terminal, txn),
+				Suggested: cur.Suggested[:0]}
 		}
 		if ord >= 0 {
 			cur.Suggested = append(cur.Suggested, Suggestion{Offer: offer, Kind: kind, Converted: conv != 0})
 		}
 		return nil
-	}, `SELECT c.id, c.at_us, c.store, c.decision_context, c.decision_policy, c.decision_model, c.decision_holdout,
-			c.subtotal, COALESCE(s.offer, ''), COALESCE(s.kind, ''), COALESCE(s.ord, -1),
+	}, `SELECT c.id, c.at_us, c.store, c.terminal, c.txn, c.customer, c.decision_context, c.decision_policy,
+			c.decision_model, c.decision_holdout, c.subtotal, COALESCE(s.offer, ''), COALESCE(s.kind, ''), COALESCE(s.ord, -1),
 			CASE WHEN s.offer IS NOT NULL AND EXISTS (SELECT 1 FROM redemptions r
 				WHERE r.store = c.store AND r.terminal = c.terminal AND r.txn = c.txn AND r.offer = s.offer)
 				THEN 1 ELSE 0 END

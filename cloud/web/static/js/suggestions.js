@@ -71,8 +71,9 @@ async function load() {
     set("overall-exposed", shown ? c.exposed.toFixed(3) : "–", c.exposed);
     set("overall-held-out", held ? c.held_out.toFixed(3) : "–", c.held_out);
     set("overall-uplift", shown && held ? (c.difference >= 0 ? "+" : "") + c.difference.toFixed(3) : "–", c.difference);
-    set("overall-ci", `95% interval ${interval(c.ci, (x) => x.toFixed(3))}; ${num(shown)} transactions shown ` +
-      `suggestions, ${num(held)} held out`);
+    set("overall-ci", `95% interval ${interval(c.ci, (x) => x.toFixed(3))}; ${num(shown)} transactions ` +
+      `(${num(up.overall.exposed_customers)} customers) shown suggestions, ${num(held)} ` +
+      `(${num(up.overall.held_out_customers)} customers) held out`);
     set("overall-verdict", c.verdict, c.verdict);
 
     const offers = new Map();
