@@ -269,7 +269,7 @@ func TestLearnIgnoresCheckoutsFromTheFuture(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Second)
 		for i, at := range []time.Time{now.Add(-time.Hour), now.Add(MaxAhead + 48*time.Hour)} {
 			c, _ := txn{store: "s001", terminal: "t01", id: fmt.Sprint("x", i), at: at,
-				lines: []protocol.EventLine{line("cof-1", "coffee", "")},
+				lines:    []protocol.EventLine{line("cof-1", "coffee", "")},
 				decision: decision("taste:coffee|morning|all", false, "o1")}.events()
 			write(t, db, c)
 		}
