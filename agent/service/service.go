@@ -329,15 +329,17 @@ func (s *Service) impressions(txn, key string, now time.Time, day int64, offers 
 		seen = map[string]bool{}
 		s.shown[txn] = seen
 	}
+	// An offer suggested first and then earned is shown twice: once as
+	// a suggestion, once as an offer, and counts as both.
 	for _, o := range offers {
-		if !seen[o.ID] {
-			seen[o.ID] = true
+		if k := "offer:" + o.ID; !seen[k] {
+			seen[k] = true
 			imp.Offers = append(imp.Offers, o.ID)
 		}
 	}
 	for _, id := range suggested {
-		if !seen[id] {
-			seen[id] = true
+		if k := "suggestion:" + id; !seen[k] {
+			seen[k] = true
 			imp.Nudges = append(imp.Nudges, id)
 		}
 	}

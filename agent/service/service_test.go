@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
 
@@ -164,5 +166,57 @@ func TestImpressionLimitHoldsBeforeTheyAreWritten(t *testing.T) {
 	day := offer.Day(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC), time.UTC)
 	if c := f.db.Usage(key, day).Counts("once-a-day"); c.ImpressionsToday != 1 {
 		t.Fatalf("after Close the store counts %d impressions, want 1", c.ImpressionsToday)
+	}
+}
+
+// TestImpressionsOfSuggestionAndOffer: an offer suggested first and then
+// earned in the same transaction is shown twice, and each showing counts
+// once, as a suggestion and as an offer, however often the basket is sent.
+func TestImpressionsOfSuggestionAndOffer(t *testing.T) {
+	f := newFixture(t)
+	cat, err := offer.Parse([]byte(`{"version":1,"offers":[{"id":"spend-1000","status":"active",
+	 "condition":{"spend":{"min":1000}},"reward":{"type":"amount_off","amount":100}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SetCatalog(cat)
+	txn := ""
+	for i := 0; txn == ""; i++ { // a transaction outside the holdout, which is shown nothing
+		id := fmt.Sprint("T", i)
+		if !decide.InHoldout(decide.HoldoutID("", "s001", "t1", id), decide.DefaultHoldout) {
+			txn = id
+		}
+	}
+	basket := func(id string, qty int) string {
+		return fmt.Sprintf(`{"v":1,"type":"basket","id":%q,"txn":%q,"lines":[{"sku":"C","qty":%d,"price":300}]}`, id, txn, qty)
+	}
+	for i, qty := range []int{3, 3, 4, 4} { // 900: nudged, twice; 1200: earned, twice
+		r := f.send(t, basket(fmt.Sprint("m", i), qty))
+		if qty == 3 && (len(r.Nudges) != 1 || len(r.Offers) != 0) || qty == 4 && len(r.Offers) != 1 {
+			t.Fatalf("basket of %d: %+v", qty, r)
+		}
+	}
+	f.svc.Close() // writes the impressions kept
+	pend, err := f.db.Peek(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offers, suggestions int
+	for _, p := range pend {
+		e, err := protocol.DecodeEvent(p.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != protocol.EventImpression || e.Impression.Offer != "spend-1000" {
+			continue
+		}
+		if e.Impression.Nudge {
+			suggestions++
+		} else {
+			offers++
+		}
+	}
+	if offers != 1 || suggestions != 1 {
+		t.Errorf("impressions: %d as an offer, %d as a suggestion; want 1 and 1", offers, suggestions)
 	}
 }
