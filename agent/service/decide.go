@@ -199,6 +199,9 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 	}
 	context, holdout := st.context, st.holdout
 	fresh := context == "" || st.customer != customerKey
+	// Once something was suggested (or held back), the holdout stays: a
+	// card scanned late must not relabel what the customer saw.
+	decided := len(st.suggested) > 0
 	missing := 0
 	for i := range cands {
 		if v, ok := st.draws[cands[i].Offer]; ok {
@@ -216,7 +219,9 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 		if x != nil {
 			share = x.m.Holdout
 		}
-		holdout = decide.InHoldout(decide.HoldoutID(customerKey, s.opts.Store, terminal, b.Txn), share)
+		if !decided {
+			holdout = decide.InHoldout(decide.HoldoutID(customerKey, s.opts.Store, terminal, b.Txn), share)
+		}
 	}
 	learned := d.Policy == protocol.PolicyLearned
 	if learned && missing > 0 {
@@ -473,8 +478,8 @@ func segmentOf(in *offer.Input) string {
 // nothing was suggested.
 func (s *Service) decision(terminal, txn string) *protocol.Decision {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := s.decisions[txnKey(terminal, txn)]
-	s.mu.Unlock()
 	if st == nil || len(st.suggested) == 0 {
 		return nil
 	}

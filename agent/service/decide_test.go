@@ -483,3 +483,30 @@ func TestV1TerminalGetsChosenNudges(t *testing.T) {
 		t.Fatalf("%d of 20 transactions nudged at the default holdout of %g", shown, decide.DefaultHoldout)
 	}
 }
+
+// TestLateCardKeepsHoldout: a loyalty card scanned after suggestions were
+// shown (or held back) does not relabel the transaction: it is compared by
+// what the customer was shown.
+func TestLateCardKeepsHoldout(t *testing.T) {
+	f := newDecideFixture(t, Decide{ReportCandidates: true}, decideModel(0.5))
+	tk := []byte("0123456789abcdef0123")
+	for i := 0; i < 200; i++ {
+		txn := fmt.Sprintf("L%d", i)
+		loyalty := fmt.Sprintf("49001234%05d", i)
+		anonHeld := decide.InHoldout(decide.HoldoutID("", "s001", "t1", txn), 0.5)
+		if anonHeld == decide.InHoldout(CustomerKey(tk, loyalty), 0.5) {
+			continue // only a transaction whose label the card would flip tells
+		}
+		first := f.send(t, "t1", coffeeBasket(txn, ""))
+		late := f.send(t, "t1", coffeeBasket(txn, loyalty))
+		if first.Holdout != anonHeld || late.Holdout != anonHeld {
+			t.Fatalf("%s: holdout %v then, with the card, %v; want %v throughout", txn, first.Holdout, late.Holdout, anonHeld)
+		}
+		f.send(t, "t1", coffeeCheckout(txn, loyalty, ""))
+		if d := f.checkouts(t)[txn].Checkout.Decision; d == nil || d.Holdout != anonHeld {
+			t.Fatalf("%s: decision %+v, want holdout %v", txn, d, anonHeld)
+		}
+		return
+	}
+	t.Fatal("no transaction whose card flips the holdout in 200")
+}

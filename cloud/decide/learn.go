@@ -139,10 +139,13 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		a := decide.Arm{Offer: k.offer, Context: k.context, Exposures: round(c.exp), Conversions: round(c.conv)}
 		priorA, priorB := 1.0, 1.0
 		if k.context != decide.AllContexts {
-			pooled := arms[armKey{k.offer, decide.AllContexts}]
-			m := math.Min(PriorWeight, pooled.exp)
-			p := pooled.conv / pooled.exp
-			priorA, priorB = 1+m*p, 1+m*(1-p)
+			// Weights that underflowed to 0 (exposures many half-lives
+			// old) leave no pooled rate to shrink toward.
+			if pooled := arms[armKey{k.offer, decide.AllContexts}]; pooled.exp > 0 {
+				m := math.Min(PriorWeight, pooled.exp)
+				p := pooled.conv / pooled.exp
+				priorA, priorB = 1+m*p, 1+m*(1-p)
+			}
 		}
 		a.Alpha = round(priorA + c.conv)
 		a.Beta = round(priorB + c.exp - c.conv)

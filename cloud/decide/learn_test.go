@@ -283,3 +283,35 @@ func TestLearnIgnoresCheckoutsFromTheFuture(t *testing.T) {
 		}
 	})
 }
+
+// TestLearnOldExposuresWeighNothing: exposures so many half-lives old
+// that their weight underflows to 0 leave a valid model (no NaN), which
+// the agent would otherwise refuse, and HQ would never publish again.
+func TestLearnOldExposuresWeighNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		db := open(t)
+		s := settings
+		s.HalfLife = time.Minute // 2 days are 2,880 half-lives: 2^-2880 is 0
+		for i, at := range []time.Time{t0, t0.Add(48 * time.Hour)} {
+			offer := "o1"
+			if i == 1 {
+				offer = "o2"
+			}
+			c, _ := txn{store: "s001", terminal: "t01", id: fmt.Sprint("x", i), at: at,
+				lines:    []protocol.EventLine{line("cof-1", "coffee", "")},
+				decision: decision("taste:coffee|morning|all", false, offer)}.events()
+			write(t, db, c)
+		}
+		l, err := Learn(context.Background(), db, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Model.Revision = 1
+		if err := l.Model.Validate(); err != nil {
+			t.Fatalf("the model learned is refused: %v", err)
+		}
+		if a := arm(&l.Model, "o1", "taste:coffee|morning|all"); a == nil || a.Alpha != 1 || a.Beta != 1 {
+			t.Errorf("o1's context arm %+v, want Beta(1, 1)", a)
+		}
+	})
+}

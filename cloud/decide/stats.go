@@ -11,9 +11,9 @@ import (
 // customers, or a holdout of a few regulars would look more certain than
 // it is.
 type Sample struct {
-	N     int64   // transactions
-	Sum   float64 // of their values
-	units map[string]*unitSum
+	N          int64   // transactions
+	Sum, SumSq float64 // of their values
+	units      map[string]*unitSum
 }
 
 type unitSum struct {
@@ -35,6 +35,7 @@ func (s *Sample) Add(unit string, x float64) {
 	u.sum += x
 	s.N++
 	s.Sum += x
+	s.SumSq += x * x
 }
 
 // Units is the number of units (customers) behind the sample.
@@ -54,12 +55,18 @@ func (s Sample) Mean() float64 {
 //	K/(K-1) · Σ_k (Y_k − m·N_k)² / N²
 //
 // for K units, unit k with N_k transactions summing to Y_k, N in all and
-// mean m. With one transaction per unit it is s²/N, Welch's term. 0 below
-// two units.
+// mean m. With one transaction per unit it is s²/N, Welch's term. Below
+// two units the spread between customers is unknown, and it is s²/N of
+// the transactions: an interval too narrow, which is why Compare gives
+// no verdict below MinUnits customers.
 func (s Sample) VarOfMean() float64 {
 	k := float64(len(s.units))
 	if k < 2 {
-		return 0
+		if s.N < 2 {
+			return 0
+		}
+		n, m := float64(s.N), s.Mean()
+		return math.Max(0, (s.SumSq-n*m*m)/(n-1)) / n
 	}
 	m := s.Mean()
 	var ss float64
@@ -79,9 +86,12 @@ const (
 	VerdictNegative  = "negative"
 )
 
-// MinSide is the least number of transactions on each side of a
-// comparison with a verdict.
-const MinSide = 30
+// MinSide is the least number of transactions, and MinUnits of customers,
+// on each side of a comparison with a verdict.
+const (
+	MinSide  = 30
+	MinUnits = 10
+)
 
 // z95 is the 97.5th percentile of the standard normal.
 const z95 = 1.959963984540054
@@ -115,7 +125,7 @@ func Compare(exposed, heldOut Sample) Comparison {
 	}
 	c.CI = [2]float64{c.Difference - z95*se, c.Difference + z95*se}
 	switch lo, hi := c.CI[0], c.CI[1]; {
-	case exposed.N < MinSide || heldOut.N < MinSide:
+	case exposed.N < MinSide || heldOut.N < MinSide || exposed.Units() < MinUnits || heldOut.Units() < MinUnits:
 		c.Verdict = VerdictTooLittle
 	case lo > 0:
 		c.Verdict = VerdictUplift

@@ -95,6 +95,21 @@ func TestCompareCountsCustomers(t *testing.T) {
 	}
 }
 
+// TestCompareFewCustomers: 40 held-out transactions of one regular who
+// always converts, against 40 exposed customers who never do, is no
+// evidence of anything: too few customers for a verdict.
+func TestCompareFewCustomers(t *testing.T) {
+	var exposed, heldOut Sample
+	for i := range 40 {
+		exposed.Add(fmt.Sprint("e", i), 0)
+		heldOut.Add("regular", 1)
+	}
+	c := Compare(exposed, heldOut)
+	if c.Verdict != VerdictTooLittle || math.IsNaN(c.CI[0]) || math.IsInf(c.CI[1], 0) {
+		t.Fatalf("one held-out customer: %+v, want %q and a finite interval", c, VerdictTooLittle)
+	}
+}
+
 // TestBetaInterval against closed forms: Beta(1,1) is uniform, Beta(2,1)
 // has CDF x², Beta(1,3) has CDF 1-(1-x)³.
 func TestBetaInterval(t *testing.T) {

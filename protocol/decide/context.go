@@ -84,12 +84,15 @@ const (
 // catalog happens to define. Catalog segments still decide who may get an
 // offer at all (its audience).
 func SegmentOf(customer bool, segments []string, spendByCategory map[string]int64) string {
-	best, bestSpend := "", int64(-1)
+	// "Bakery" in the basket and "bakery" in the history are one taste.
+	spend := make(map[string]int64, len(spendByCategory))
 	for c, v := range spendByCategory {
-		c = cleanPart(c)
-		if c == "" {
-			continue
+		if c = cleanPart(c); c != "" {
+			spend[c] += v
 		}
+	}
+	best, bestSpend := "", int64(-1)
+	for c, v := range spend {
 		if v > bestSpend || v == bestSpend && c < best {
 			best, bestSpend = c, v
 		}

@@ -76,6 +76,7 @@ func TestSegmentOf(t *testing.T) {
 		{true, []string{"vip", "lapsed"}, nil, "seg:lapsed+vip"},
 		{true, []string{"vip"}, map[string]int64{"Coffee Beans": 900, "tea": 300}, "taste:coffee-beans"},
 		{false, nil, map[string]int64{"b": 5, "a": 5}, "taste:a"},
+		{true, nil, map[string]int64{"Bakery": 300, "bakery": 300, "coffee": 500}, "taste:bakery"},
 	} {
 		got := SegmentOf(c.customer, c.segs, c.spend)
 		if got != c.want {
