@@ -40,6 +40,9 @@ type Options struct {
 	Context context.Context
 	// Registry receives the API's metrics; nil: none.
 	Registry prometheus.Registerer
+	// StoreGroups is each store's group (HQ's decide.groups), which
+	// reports filter by.
+	StoreGroups map[string]string
 }
 
 // New returns the API's handler, which serves every route under Prefix.
@@ -59,6 +62,8 @@ type server struct {
 
 	feeds   atomic.Int64 // live feeds being served
 	metrics metrics
+
+	storeGroups map[string]string // Options.StoreGroups
 }
 
 // handler serves one route. An error it returns becomes the reply: an
@@ -74,7 +79,7 @@ type route struct {
 
 func newServer(opts Options) *server {
 	s := &server{db: opts.DB, log: opts.Logger, now: opts.Clock, csrf: http.NewCrossOriginProtection(),
-		mux: http.NewServeMux(), feed: defaultFeed}
+		mux: http.NewServeMux(), feed: defaultFeed, storeGroups: opts.StoreGroups}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -29,7 +29,7 @@ func (s *server) upliftReport(w http.ResponseWriter, r *http.Request) error {
 	if p.err != nil {
 		return p.err
 	}
-	u, err := decide.ComputeUplift(r.Context(), s.db, from, to, offer, group)
+	u, err := decide.ComputeUplift(r.Context(), s.db, from, to, offer, group, s.storeGroups)
 	if err != nil {
 		return err
 	}

@@ -122,6 +122,9 @@ func upliftEvents() []*protocol.Event {
 
 func closeTo(a, b float64) bool { return math.Abs(a-b) < 1e-5 }
 
+// testGroups is HQ's decide.groups in these tests.
+var testGroups = map[string]string{"s-north": "north", "s-south": "south"}
+
 // TestUpliftThroughIngest: checkout and redemption events published as
 // agents publish them, ingested, learned from, and reported.
 func TestUpliftThroughIngest(t *testing.T) {
@@ -180,7 +183,8 @@ func TestUpliftThroughIngest(t *testing.T) {
 		// No model yet.
 		e.fails("GET", "/api/v1/decide/model", e.analyst, "", http.StatusNotFound, CodeNotFound, "no model")
 		l := decide.New(decide.Options{DB: e.db, JS: js, Signer: e.signer, Settings: decide.Settings{
-			Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005, MinLift: 1.2, Holdout: 0.05}})
+			Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005, MinLift: 1.2, Holdout: 0.05,
+			Groups: testGroups}})
 		if rev, err := l.Step(context.Background()); err != nil || rev != 1 {
 			t.Fatalf("learn: %d, %v", rev, err)
 		}

@@ -133,7 +133,8 @@ func newEnv(t testing.TB, open storetest.Opener) *env {
 	e := &env{t: t, db: open(t), bucket: startBucket(t), clock: &clock{t: t0}}
 	e.kv = &flakyKV{KeyValue: e.bucket}
 	e.signer = testSigner
-	e.s = newServer(Options{DB: e.db, Catalog: e.kv, Signer: e.signer, Clock: e.clock.now, Context: t.Context()})
+	e.s = newServer(Options{DB: e.db, Catalog: e.kv, Signer: e.signer, Clock: e.clock.now, Context: t.Context(),
+		StoreGroups: testGroups})
 	e.s.pub.first, e.s.pub.most = 20*time.Millisecond, 100*time.Millisecond
 	e.srv = httptest.NewServer(e.s)
 	t.Cleanup(e.srv.Close)

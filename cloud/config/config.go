@@ -8,14 +8,19 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // Sample is a documented configuration with every key.
@@ -56,6 +61,10 @@ type Decide struct {
 	MinLift    float64 `yaml:"min_lift"`
 	// Holdout is the share of customers who get no suggestions.
 	Holdout float64 `yaml:"holdout"`
+	// Groups puts stores in groups: store id to group id. A store not
+	// listed is in the group "all". HQ learns per group by this, not by
+	// the group an agent says it is in.
+	Groups map[string]string `yaml:"groups"`
 }
 
 // DefaultCatalogSigningKey is the name of the catalog signing key in
@@ -188,6 +197,14 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	if !(dc.Holdout >= 0 && dc.Holdout <= 0.5) {
 		bad("decide.holdout", "must be 0 to 0.5, got %v", dc.Holdout)
+	}
+	for _, st := range slices.Sorted(maps.Keys(dc.Groups)) {
+		switch g := dc.Groups[st]; {
+		case !protocol.ValidStoreID(st):
+			bad("decide.groups", "%q is not a store id", st)
+		case !decide.ValidGroup(g):
+			bad("decide.groups."+st, "%q is not a group id (1 to 32 of a-z, 0-9 and -)", g)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(problems, "\n"))

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -77,7 +78,11 @@ func TestDecideDefaults(t *testing.T) {
 	}
 	want := Decide{Interval: time.Hour, Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005,
 		MinLift: 1.2, Holdout: 0.05}
-	if cfg.Decide != want {
+	same := func(a, b Decide) bool {
+		return a.Interval == b.Interval && a.Window == b.Window && a.HalfLife == b.HalfLife &&
+			a.MinSupport == b.MinSupport && a.MinLift == b.MinLift && a.Holdout == b.Holdout && maps.Equal(a.Groups, b.Groups)
+	}
+	if !same(cfg.Decide, want) {
 		t.Fatalf("defaults %+v, want %+v", cfg.Decide, want)
 	}
 	cfg, err = Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\ndecide: {interval: 1s, holdout: 0}\n"))
@@ -85,7 +90,24 @@ func TestDecideDefaults(t *testing.T) {
 		t.Fatalf("decide %+v (%v)", cfg.Decide, err)
 	}
 	sample, err := Parse("sample.yaml", Sample)
-	if err != nil || sample.Decide != want {
+	if err != nil || !same(sample.Decide, want) {
 		t.Fatalf("the sample's decide %+v differs from the defaults (%v)", sample.Decide, err)
+	}
+}
+
+func TestDecideGroups(t *testing.T) {
+	cfg, err := Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\ndecide: {groups: {s001: north, s002: north}}\n"))
+	if err != nil || cfg.Decide.Groups["s002"] != "north" {
+		t.Fatalf("groups %+v (%v)", cfg.Decide.Groups, err)
+	}
+	for doc, want := range map[string]string{
+		"decide: {groups: {S001: north}}": `decide.groups: "S001" is not a store id`,
+		"decide: {groups: {s001: North}}": `decide.groups.s001: "North" is not a group id`,
+		"decide: {groups: {s001: \"\"}}":  `decide.groups.s001: "" is not a group id`,
+	} {
+		_, err := Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\n"+doc+"\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
 	}
 }

@@ -33,6 +33,31 @@ type Settings struct {
 	MinSupport float64
 	MinLift    float64
 	Holdout    float64
+	// Groups is each store's group; a store not in it is in
+	// decide.DefaultGroup. HQ says which group a store is in: the group
+	// a store's decisions name is not trusted, so that no store can add
+	// to another group's rules and posteriors, or make HQ keep a group per
+	// made-up name.
+	Groups map[string]string
+}
+
+// GroupOf is the group of a store.
+func (s Settings) GroupOf(store string) string {
+	if g := s.Groups[store]; g != "" {
+		return g
+	}
+	return decide.DefaultGroup
+}
+
+// contextIn is a decision's context with its group as HQ has it: the
+// store's.
+func (s Settings) contextIn(key, store string) string {
+	c, ok := decide.ParseContext(key)
+	if !ok {
+		return key
+	}
+	c.Group = s.GroupOf(store)
+	return c.Key()
 }
 
 // Bounds of what is learned, which keep a model well within one NATS
@@ -124,7 +149,7 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 			return
 		}
 		w := math.Exp2(-float64(until-x.AtUS) / halfLifeUS)
-		count(armKey{x.Offer, x.Context}, w, x.Converted)
+		count(armKey{x.Offer, s.contextIn(x.Context, x.Store)}, w, x.Converted)
 		count(armKey{x.Offer, decide.AllContexts}, w, x.Converted)
 	})
 	wg.Wait()
@@ -172,46 +197,24 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	return out, nil
 }
 
-// mine finds the rules in every basket from fromUS to toUS, each of its
-// store's group: that of its decision, else that of the store's other
-// checkouts. It counts the baskets and decisions into out.
+// mine finds the rules in every basket from fromUS to toUS, each in its
+// store's group and over all stores. It counts the baskets and decisions
+// into out.
 func mine(ctx context.Context, db *store.DB, s Settings, fromUS, toUS int64, out *Learned) ([]decide.Rule, error) {
 	offers, err := db.Offers(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	m := newMiner(offerItems(offers), s)
-	groupOf := map[string]string{}    // context -> group
-	storeGroup := map[string]string{} // store -> group
-	type pending struct {
-		store string
-		items string
-	}
-	var unknown []pending
 	err = db.EachBasket(ctx, fromUS, toUS, func(b *store.Basket) {
 		out.Baskets++
-		if b.Context == "" {
-			unknown = append(unknown, pending{b.Store, b.Items})
-			return
+		if b.Context != "" {
+			out.Decisions++
 		}
-		out.Decisions++
-		g, ok := groupOf[b.Context]
-		if !ok {
-			if c, ok := decide.ParseContext(b.Context); ok {
-				g = c.Group
-			}
-			groupOf[b.Context] = g
-		}
-		if g != "" && storeGroup[b.Store] != g {
-			storeGroup[b.Store] = g
-		}
-		m.add(g, b.Items)
+		m.add(s.GroupOf(b.Store), b.Items)
 	})
 	if err != nil {
 		return nil, err
-	}
-	for _, p := range unknown {
-		m.add(storeGroup[p.store], p.items)
 	}
 	rules := m.rules()
 	if len(rules) > MaxRules {

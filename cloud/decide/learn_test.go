@@ -19,7 +19,7 @@ import (
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
 var settings = Settings{Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005, MinLift: 1.2,
-	Holdout: 0.05}
+	Holdout: 0.05, Groups: map[string]string{"s1": "north", "s2": "south"}}
 
 // txn is one checkout to write, with the offers it redeemed.
 type txn struct {
@@ -312,6 +312,33 @@ func TestLearnOldExposuresWeighNothing(t *testing.T) {
 		}
 		if a := arm(&l.Model, "o1", "taste:coffee|morning|all"); a == nil || a.Alpha != 1 || a.Beta != 1 {
 			t.Errorf("o1's context arm %+v, want Beta(1, 1)", a)
+		}
+	})
+}
+
+// TestLearnGroupIsHQs: a store's decisions count in the group HQ puts the
+// store in, whatever group they name, so no store adds to another group's
+// posteriors and rules, or has HQ keep a group per name it makes up.
+func TestLearnGroupIsHQs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		db := open(t)
+		for i := range 40 {
+			c, _ := txn{store: "s1", terminal: "t1", id: fmt.Sprint("g", i), at: t0.Add(time.Duration(i) * time.Minute),
+				lines:    []protocol.EventLine{line("COF-1", "coffee", "")},
+				decision: decision(fmt.Sprintf("anon|morning|made-up-%d", i%2), false, "o1")}.events()
+			write(t, db, c)
+		}
+		l, err := Learn(context.Background(), db, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range l.Model.Arms {
+			if a.Context != decide.AllContexts && a.Context != "anon|morning|north" {
+				t.Errorf("arm in context %q: s1 is in north", a.Context)
+			}
+		}
+		if a := arm(&l.Model, "o1", "anon|morning|north"); a == nil || math.Round(a.Exposures) != 40 {
+			t.Errorf("north's arm %+v, want 40 exposures (decayed a little over 40 minutes)", a)
 		}
 	})
 }

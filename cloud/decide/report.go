@@ -58,13 +58,15 @@ func (s *sides) row(offer string) UpliftRow {
 }
 
 // ComputeUplift compares the transactions of [from, to) with a decision,
-// of the group (a store group; "" for all) and about the offer ("" for
-// all: with an offer, overall is that offer's row).
-func ComputeUplift(ctx context.Context, db *store.DB, from, to time.Time, offer, group string) (*Uplift, error) {
+// of the group (a store group as groups has it, see Settings.GroupOf; ""
+// for all) and about the offer ("" for all: with an offer, overall is that
+// offer's row).
+func ComputeUplift(ctx context.Context, db *store.DB, from, to time.Time, offer, group string, groups map[string]string) (*Uplift, error) {
+	in := Settings{Groups: groups}
 	var overall sides
 	per := map[string]*sides{}
 	err := db.EachDecision(ctx, from.UnixMicro(), to.UnixMicro(), func(d *store.Decision) error {
-		if group != "" && d.Group() != group {
+		if group != "" && in.GroupOf(d.Store) != group {
 			return nil
 		}
 		var conv float64

@@ -258,6 +258,7 @@ func (db *DB) SaveModel(ctx context.Context, prevRevision int64, m *PublishedMod
 // Exposure is one suggestion of a stored decision, as learning sees it.
 type Exposure struct {
 	AtUS      int64
+	Store     string
 	Context   string
 	Offer     string
 	Holdout   bool
@@ -271,13 +272,13 @@ func (db *DB) EachExposure(ctx context.Context, fromUS, toUS int64, fn func(*Exp
 	var x Exposure
 	var holdout, conv int64
 	err := db.each(ctx, func(r rows) error {
-		if err := r.Scan(&x.AtUS, &x.Context, &x.Offer, &holdout, &conv); err != nil {
+		if err := r.Scan(&x.AtUS, &x.Store, &x.Context, &x.Offer, &holdout, &conv); err != nil {
 			return err
 		}
 		x.Holdout, x.Converted = holdout != 0, conv != 0
 		fn(&x)
 		return nil
-	}, `SELECT c.at_us, c.decision_context, s.offer, c.decision_holdout,
+	}, `SELECT c.at_us, c.store, c.decision_context, s.offer, c.decision_holdout,
 			CASE WHEN EXISTS (SELECT 1 FROM redemptions r
 				WHERE r.store = c.store AND r.terminal = c.terminal AND r.txn = c.txn AND r.offer = s.offer)
 				THEN 1 ELSE 0 END

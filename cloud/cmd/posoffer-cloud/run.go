@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 
 	learner := decide.New(decide.Options{DB: db, JS: js, Signer: signer, Interval: cfg.Decide.Interval,
-		Settings: decide.Settings{Window: cfg.Decide.Window, HalfLife: cfg.Decide.HalfLife, MinSupport: cfg.Decide.MinSupport,
+		Settings: decide.Settings{Groups: cfg.Decide.Groups, Window: cfg.Decide.Window, HalfLife: cfg.Decide.HalfLife, MinSupport: cfg.Decide.MinSupport,
 			MinLift: cfg.Decide.MinLift, Holdout: cfg.Decide.Holdout},
 		Logger: log.With("component", "decide"), Registry: reg})
 	watchers.Go(func() { learner.Run(wctx) })
@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// The API on /api/v1/; the dashboard, which asks the API whose token a
 	// browser holds, on every other path.
 	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Signer: signer, Logger: log.With("component", "api"), Context: ctx,
-		Registry: reg})
+		Registry: reg, StoreGroups: cfg.Decide.Groups})
 	mux.Handle(api.Prefix, hqAPI)
 	mux.Handle("/", web.New(web.Options{API: hqAPI, Logger: log.With("component", "web")}))
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
