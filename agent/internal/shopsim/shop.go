@@ -100,6 +100,7 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 	}
 
 	co := msg(protocol.TypeCheckout, 2*time.Minute)
+	t.At = v.At.Add(2 * time.Minute).Truncate(time.Second)
 	paid := int64(0)
 	for _, l := range lines {
 		paid += l.Qty * l.Price

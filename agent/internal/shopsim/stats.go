@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // Mean is a running mean and variance (Welford).
@@ -49,7 +50,9 @@ func Diff(a, b Mean) (diff, lo, hi float64) {
 
 // Txn is what one transaction tells about the policies.
 type Txn struct {
-	Day     int
+	Day int
+	// At is the checkout's time.
+	At      time.Time
 	Holdout bool
 	// Expected conversions of each policy's choice on the first basket:
 	// the agent's (learned), the first k candidates (fixed), and the k

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -436,4 +437,54 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(k)
 	return k
+}
+
+// Resize gives the world n segments: its first n (shares scaled to add up
+// to 1), or all of them and n minus as many more, made from seed: each
+// buys a few of the world's products and takes one or two offers' suggestions
+// well, at a daypart or two, and the others seldom.
+func (w *World) Resize(n int, seed uint64) {
+	segs := w.Population.Segments
+	if n <= len(segs) {
+		segs = segs[:n]
+		total := 0.0
+		for _, s := range segs {
+			total += s.Share
+		}
+		for i := range segs {
+			segs[i].Share /= total
+		}
+		w.Population.Segments = segs
+		if sh := w.Population.Shift; sh != nil {
+			for id := range sh.Segments {
+				if w.Segment(id) == nil {
+					delete(sh.Segments, id)
+				}
+			}
+		}
+		return
+	}
+	r := rand.New(rand.NewPCG(seed, 0x5e9))
+	have := len(segs)
+	for i := range segs {
+		segs[i].Share *= float64(have) / float64(n)
+	}
+	offers := w.Catalog.Offers()
+	for i := have; i < n; i++ {
+		s := Segment{ID: fmt.Sprintf("generated-%d", i+1), Share: 1 / float64(n), Visits: map[string]float64{},
+			Take: map[string]Prob{}, TakeDefault: Prob{Default: 0.02}, BaselineDefault: 0.02}
+		for _, d := range decide.Dayparts {
+			s.Visits[d] = float64(r.IntN(4))
+		}
+		s.Visits[decide.Dayparts[r.IntN(len(decide.Dayparts))]] += 4
+		for _, j := range r.Perm(len(w.Products))[:min(len(w.Products), 2+r.IntN(3))] {
+			s.Buys = append(s.Buys, Buy{Product: w.Products[j], Often: 0.2 + 0.7*r.Float64()})
+		}
+		for _, j := range r.Perm(len(offers))[:min(len(offers), 1+r.IntN(2))] {
+			s.Take[offers[j].ID] = Prob{Default: 0.05 + 0.15*r.Float64(),
+				ByDaypart: map[string]float64{decide.Dayparts[r.IntN(len(decide.Dayparts))]: 0.25 + 0.35*r.Float64()}}
+		}
+		segs = append(segs, s)
+	}
+	w.Population.Segments = segs
 }

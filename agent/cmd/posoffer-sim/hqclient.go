@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/posoffer/posoffer/agent/internal/shopsim"
+)
+
+// hqClient speaks to HQ's API (/api/v1) and reads the agent's metrics.
+type hqClient struct {
+	url, token, metrics string
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// do sends a request with the token and decodes a JSON answer into out
+// (nil: none wanted). It returns the status code.
+func (h *hqClient) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, h.url+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("HQ %s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("HQ %s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// loadCatalog puts the catalog's segments and offers into HQ (created, or
+// replaced when HQ has them) and publishes them to the stores.
+func (h *hqClient) loadCatalog(ctx context.Context, doc []byte) error {
+	var cat struct {
+		Segments []map[string]any `yaml:"segments"`
+		Offers   []map[string]any `yaml:"offers"`
+	}
+	if err := yaml.Unmarshal(doc, &cat); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	for _, part := range []struct {
+		path string
+		list []map[string]any
+	}{{"segments", cat.Segments}, {"offers", cat.Offers}} {
+		for _, o := range part.list {
+			b, err := json.Marshal(o)
+			if err != nil {
+				return fmt.Errorf("catalog: %w", err)
+			}
+			code, err := h.do(ctx, http.MethodPost, "/api/v1/"+part.path, b, nil)
+			if code == http.StatusConflict {
+				_, err = h.do(ctx, http.MethodPut, fmt.Sprintf("/api/v1/%s/%v", part.path, o["id"]), b, nil)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	_, err := h.do(ctx, http.MethodPost, "/api/v1/publish", []byte("{}"), nil)
+	return err
+}
+
+// model is what GET /api/v1/decide/model says of HQ's model.
+type model struct {
+	Revision  int64     `json:"revision"`
+	DataUntil time.Time `json:"data_until"`
+}
+
+// waitModel waits until HQ has a model learned from data up to until,
+// and the agent (when its metrics are known) serves it. It returns the
+// model's revision.
+func (h *hqClient) waitModel(ctx context.Context, until time.Time, timeout time.Duration) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var m model
+	var last error
+	for {
+		var got model
+		_, err := h.do(ctx, http.MethodGet, "/api/v1/decide/model", nil, &got)
+		if err == nil && !got.DataUntil.Before(until) {
+			m = got
+			break
+		}
+		last = err
+		if err == nil {
+			last = fmt.Errorf("HQ's model %d has data until %s, not yet %s", got.Revision, got.DataUntil.Format(time.RFC3339), until.Format(time.RFC3339))
+		}
+		if !pause(ctx, 50*time.Millisecond) {
+			return 0, fmt.Errorf("no model from HQ within %v: %v", timeout, last)
+		}
+	}
+	if h.metrics == "" {
+		return m.Revision, nil
+	}
+	for {
+		rev, err := h.agentRevision(ctx)
+		if err == nil && rev >= m.Revision {
+			return m.Revision, nil
+		}
+		last = err
+		if err == nil {
+			last = fmt.Errorf("the agent serves model %d", rev)
+		}
+		if !pause(ctx, 50*time.Millisecond) {
+			return 0, fmt.Errorf("the agent did not take HQ's model %d within %v: %v", m.Revision, timeout, last)
+		}
+	}
+}
+
+// agentRevision reads posoffer_decide_model_revision from the agent's
+// metrics.
+func (h *hqClient) agentRevision(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.metrics, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, value, ok := strings.Cut(line, " "); ok && name == "posoffer_decide_model_revision" {
+			f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			return int64(f), err
+		}
+	}
+	return 0, fmt.Errorf("no posoffer_decide_model_revision in %s", h.metrics)
+}
+
+// uplift fills in what HQ measured: its overall conversion uplift and 95%
+// interval.
+func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary) error {
+	var rep upliftReport
+	if _, err := h.do(ctx, http.MethodGet, "/api/v1/reports/uplift", nil, &rep); err != nil {
+		return err
+	}
+	c := rep.Overall.Conversion
+	sum.HQSays = c.Note
+	if c.Uplift != nil {
+		sum.UpliftMeasured = c.Uplift
+	}
+	if len(c.CI) == 2 && c.CI[0] != nil && c.CI[1] != nil {
+		sum.UpliftCI = c.CI
+		sum.UpliftInCI = *c.CI[0] <= sum.UpliftTrue && sum.UpliftTrue <= *c.CI[1]
+	}
+	return nil
+}
+
+// upliftReport is the part of GET /api/v1/reports/uplift the simulator
+// reads.
+type upliftReport struct {
+	Overall struct {
+		Conversion struct {
+			Uplift *float64   `json:"uplift"`
+			CI     []*float64 `json:"ci"`
+			Note   string     `json:"note"`
+		} `json:"conversion"`
+	} `json:"overall"`
+}
+
+// pause waits d, or less when ctx ends; false then.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
