@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // Sample is a documented configuration with every key.
@@ -51,6 +52,8 @@ type Config struct {
 	FirmwareDir   string    `yaml:"firmware_dir"`
 	Cloud         Cloud     `yaml:"cloud"`
 	Offers        Offers    `yaml:"offers"`
+	Decide        Decide    `yaml:"decide"`
+	Clock         Clock     `yaml:"clock"`
 
 	// Location is Timezone, loaded.
 	Location *time.Location `yaml:"-"`
@@ -134,6 +137,32 @@ type Offers struct {
 	PointsPer int64 `yaml:"points_per"`
 }
 
+// Decide configures what the till suggests (docs/decide.md).
+type Decide struct {
+	// MaxSuggestions is the most suggestions in one reply (0: none).
+	MaxSuggestions int `yaml:"max_suggestions"`
+	// Policy is learned (Thompson sampling over HQ's model) or fixed
+	// (nudges by priority, then cross-sells by lift).
+	Policy string `yaml:"policy"`
+	// StoreGroup is the store's group: its cross-sell rules and contexts.
+	StoreGroup string `yaml:"store_group"`
+	// Seed seeds the draws, with the store, terminal and transaction.
+	Seed int64 `yaml:"seed"`
+	// ReportCandidates adds every candidate and the holdout to replies.
+	ReportCandidates bool `yaml:"report_candidates"`
+}
+
+// Clock says where the time of a basket or checkout comes from.
+type Clock struct {
+	Source string `yaml:"source"` // ClockSystem or ClockTerminal
+}
+
+// Clock sources.
+const (
+	ClockSystem   = "system"   // the agent's clock
+	ClockTerminal = "terminal" // the message's ts: simulators and replays, never a store
+)
+
 // defaults returns a Config with every optional key at its default.
 func defaults() Config {
 	return Config{
@@ -144,6 +173,9 @@ func defaults() Config {
 		FirmwareDir: "firmware-configs",
 		Offers:      Offers{MaxNudges: 3, PointsPer: 100},
 		Cloud:       Cloud{MaxOutbox: 1_000_000},
+		Decide: Decide{MaxSuggestions: decide.DefaultMaxSuggestions, Policy: protocol.PolicyLearned,
+			StoreGroup: decide.DefaultGroup},
+		Clock: Clock{Source: ClockSystem},
 	}
 }
 
@@ -426,6 +458,18 @@ func (c *Config) validate(p *problems) {
 	}
 	if c.Offers.PointsPer < 1 {
 		p.at("offers.points_per", "must be at least 1, got %d", c.Offers.PointsPer)
+	}
+	if c.Decide.MaxSuggestions < 0 || c.Decide.MaxSuggestions > 10 {
+		p.at("decide.max_suggestions", "must be 0 to 10, got %d", c.Decide.MaxSuggestions)
+	}
+	if c.Decide.Policy != protocol.PolicyLearned && c.Decide.Policy != protocol.PolicyFixed {
+		p.at("decide.policy", "must be %s or %s, got %q", protocol.PolicyLearned, protocol.PolicyFixed, c.Decide.Policy)
+	}
+	if !decide.ValidGroup(c.Decide.StoreGroup) {
+		p.at("decide.store_group", "must be 1 to 32 characters of a-z, 0-9 and -, got %q", c.Decide.StoreGroup)
+	}
+	if c.Clock.Source != ClockSystem && c.Clock.Source != ClockTerminal {
+		p.at("clock.source", "must be %s or %s, got %q", ClockSystem, ClockTerminal, c.Clock.Source)
 	}
 }
 

@@ -14,6 +14,8 @@ type metrics struct {
 	checkouts    prometheus.Counter
 	dupCheckouts prometheus.Counter
 	eval         prometheus.Histogram
+	decide       prometheus.Histogram
+	model        prometheus.Gauge
 	replies      *prometheus.CounterVec
 	errors       *prometheus.CounterVec
 	catalog      prometheus.Gauge
@@ -29,6 +31,11 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		dupCheckouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "posoffer_checkouts_repeated_total", Help: "Checkouts of a txn already recorded, answered again and not counted."}),
 		eval: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "posoffer_eval_seconds", Help: "Time to evaluate one basket.",
 			Buckets: []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3}}),
+		decide: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "posoffer_answer_seconds",
+			Help:    "Time to evaluate one basket and choose its suggestions.",
+			Buckets: []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3}}),
+		model: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_decide_model_revision",
+			Help: "Revision of HQ's suggestion model in use; 0: none yet."}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_replies_total", Help: "Replies sent, by type."}, []string{"type"}),
 		errors:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_errors_total", Help: "Error replies, by code."}, []string{"code"}),
 		catalog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_catalog_revision", Help: "Revision of the catalog in use."}),
@@ -50,7 +57,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			return f(st.Depth, st.Dropped, st.Oldest)
 		}
 	}
-	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.eval, m.replies, m.errors, m.catalog, m.remote,
+	for _, c := range []prometheus.Collector{m.baskets, m.checkouts, m.dupCheckouts, m.eval, m.decide, m.model, m.replies, m.errors, m.catalog, m.remote,
 		m.discrepancies, m.excess, m.excessPoints,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_impressions_pending", Help: "Impressions kept in memory, not yet written."},
 			func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(len(s.pending)) }),

@@ -18,6 +18,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -50,6 +51,13 @@ type Options struct {
 	RemoteTTL    time.Duration // 0: 10 minutes
 	// Recorded, when set, is called after each checkout is recorded.
 	Recorded func()
+
+	// Decide configures what the till suggests (decide.go).
+	Decide Decide
+	// TerminalClock takes the time of a basket or checkout from its ts
+	// (clock.source terminal: simulators and replays, never a store); a
+	// message without one is refused.
+	TerminalClock bool
 }
 
 // Service answers terminal messages.
@@ -74,6 +82,11 @@ type Service struct {
 	// offered is, per open transaction (txnKey), the most each offer was
 	// offered, which its checkout honours (see honour.go); guarded by mu.
 	offered map[string]map[string]grant
+
+	// decisions is, per open transaction (txnKey), what was suggested
+	// (decide.go); guarded by mu.
+	decisions map[string]*txnDecision
+	model     atomic.Pointer[model]
 
 	flush     chan struct{}
 	stop      chan struct{}
@@ -119,12 +132,19 @@ func New(db *store.Store, opts Options) (*Service, error) {
 	if opts.RemoteTTL <= 0 {
 		opts.RemoteTTL = 10 * time.Minute
 	}
+	opts.Decide.defaults()
+	switch opts.Decide.Policy {
+	case protocol.PolicyLearned, protocol.PolicyFixed:
+	default:
+		return nil, fmt.Errorf("decide policy: %q, want %s or %s", opts.Decide.Policy, protocol.PolicyLearned, protocol.PolicyFixed)
+	}
 	s := &Service{
 		opts: opts, db: db, log: opts.Logger,
 		shown:         map[string]map[string]bool{},
 		pendingCounts: map[impressionKey]int64{},
 		remote:        map[string]remoteProfile{},
 		offered:       map[string]map[string]grant{},
+		decisions:     map[string]*txnDecision{},
 		flush:         make(chan struct{}, 1),
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
@@ -216,10 +236,17 @@ func (s *Service) fail(re string, err error) *protocol.Message {
 	return reply
 }
 
-// moment returns now and its store-local day number.
-func (s *Service) moment() (time.Time, int64) {
+// moment returns the time a message is answered at, and its store-local
+// day number: now, or with TerminalClock the message's ts.
+func (s *Service) moment(m *protocol.Message) (time.Time, int64, error) {
 	now := s.opts.Now()
-	return now, offer.Day(now, s.opts.Location)
+	if s.opts.TerminalClock {
+		var err error
+		if now, err = terminalTime(m); err != nil {
+			return time.Time{}, 0, err
+		}
+	}
+	return now, offer.Day(now, s.opts.Location), nil
 }
 
 func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Message) *protocol.Message {
@@ -227,7 +254,10 @@ func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Messa
 	if cat == nil {
 		return s.fail(m.ID, &protocol.Error{Code: protocol.CodeBusy, Message: "no catalog loaded yet"})
 	}
-	now, day := s.moment()
+	now, day, err := s.moment(m)
+	if err != nil {
+		return s.fail(m.ID, err)
+	}
 	key := ""
 	in := &offer.Input{Basket: m, Now: now, Location: s.opts.Location, Store: s.opts.Store,
 		PointsPer: s.opts.PointsPer, MaxNudges: s.opts.MaxNudges}
@@ -252,19 +282,40 @@ func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Messa
 	}
 	s.m.baskets.Inc()
 	s.m.eval.Observe(took.Seconds())
-	reply := protocol.NewOffersReply(m.ID, m.Txn, res.Offers, res.Nudges)
+	var shown []string // nudges and cross-sells shown
+	var nudges []protocol.Nudge
+	ch := s.suggest(cat, in, res, terminal, key)
+	if ch != nil && !ch.holdout {
+		for _, c := range ch.chosen {
+			shown = append(shown, c.Offer)
+			if c.Kind == protocol.SuggestNudge {
+				nudges = append(nudges, protocol.Nudge{Offer: c.Offer, Text: c.Text, Missing: *c.Missing})
+			}
+		}
+	}
+	took = time.Since(start)
+	s.m.decide.Observe(took.Seconds())
+	reply := protocol.NewOffersReply(m.ID, m.Txn, res.Offers, nudges)
 	reply.Catalog = cat.Revision
 	reply.EvalUS = took.Microseconds()
+	if ch != nil {
+		if !ch.holdout {
+			reply.Suggestions = ch.chosen
+		}
+		if s.opts.Decide.ReportCandidates {
+			reply.Candidates, reply.Holdout = ch.candidates, ch.holdout
+		}
+	}
 	s.m.replies.WithLabelValues(protocol.TypeOffers).Inc()
-	s.impressions(m.Txn, key, now, day, res)
+	s.impressions(m.Txn, key, now, day, res.Offers, shown)
 	s.remember(terminal, m.Txn, res.Offers)
 	return reply
 }
 
 // impressions keeps the offers and nudges shown for the first time in
 // this transaction, to be written later.
-func (s *Service) impressions(txn, key string, now time.Time, day int64, res *offer.Result) {
-	if len(res.Offers)+len(res.Nudges) == 0 {
+func (s *Service) impressions(txn, key string, now time.Time, day int64, offers []protocol.Offer, suggested []string) {
+	if len(offers)+len(suggested) == 0 {
 		return
 	}
 	imp := store.Impression{CustomerKey: key, At: now, Day: day}
@@ -278,16 +329,16 @@ func (s *Service) impressions(txn, key string, now time.Time, day int64, res *of
 		seen = map[string]bool{}
 		s.shown[txn] = seen
 	}
-	for _, o := range res.Offers {
+	for _, o := range offers {
 		if !seen[o.ID] {
 			seen[o.ID] = true
 			imp.Offers = append(imp.Offers, o.ID)
 		}
 	}
-	for _, n := range res.Nudges {
-		if !seen[n.Offer] {
-			seen[n.Offer] = true
-			imp.Nudges = append(imp.Nudges, n.Offer)
+	for _, id := range suggested {
+		if !seen[id] {
+			seen[id] = true
+			imp.Nudges = append(imp.Nudges, id)
 		}
 	}
 	if len(imp.Offers)+len(imp.Nudges) == 0 {
@@ -388,14 +439,18 @@ func (s *Service) forget(terminal, txn string) {
 	s.mu.Lock()
 	delete(s.shown, txn)
 	delete(s.offered, txnKey(terminal, txn))
+	delete(s.decisions, txnKey(terminal, txn))
 	s.mu.Unlock()
 }
 
 func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Message) *protocol.Message {
 	cat := s.catalog.Load()
-	now, day := s.moment()
+	now, day, err := s.moment(m)
+	if err != nil {
+		return s.fail(m.ID, err)
+	}
 	ck := &store.Checkout{Txn: m.Txn, Terminal: terminal, At: now, Day: day, Lines: m.Lines,
-		Paid: *m.Paid, Currency: m.Currency}
+		Paid: *m.Paid, Currency: m.Currency, Decision: s.decision(terminal, m.Txn)}
 	var cust *offer.Customer
 	if m.Customer != "" {
 		ck.CustomerKey = CustomerKey(s.opts.TenantKey, m.Customer)

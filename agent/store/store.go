@@ -43,7 +43,9 @@ var (
 	keyHQCatalog  = []byte("hq_catalog_seq") // the newest signed catalog from HQ ever applied
 	keyDepth      = []byte("outbox_depth")
 	keyDropped    = []byte("dropped_impressions")
-	keyDamage     = []byte("damage") // the Damage this file replaced, JSON
+	keyDamage     = []byte("damage")           // the Damage this file replaced, JSON
+	keyModel      = []byte("decide_model")     // the last good decide.Model from HQ, JSON
+	keyModelFloor = []byte("decide_model_seq") // the newest model revision and signed sequence applied, 16 bytes
 )
 
 // Options tune a store. The zero value is usable.
@@ -170,6 +172,40 @@ func (s *Store) HQCatalogSeq() (uint64, error) {
 	return seq, err
 }
 
+// SaveModel keeps HQ's suggestion model (decide.Model JSON, verified and
+// parsed) of the given revision, signed for sequence seq, and raises the
+// rollback floor to both, in one transaction: the agent starts offline
+// with it, and never takes an older one.
+func (s *Store) SaveModel(revision int64, seq uint64, doc []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		rev, sq := modelFloor(m.Get(keyModelFloor))
+		if err := m.Put(keyModel, doc); err != nil {
+			return err
+		}
+		return m.Put(keyModelFloor, append(u64(uint64(max(rev, revision))), u64(max(sq, seq))...))
+	})
+}
+
+// Model returns the model document SaveModel kept (nil: none) and the
+// rollback floor: the newest revision and signed sequence ever saved.
+func (s *Store) Model() (doc []byte, revision int64, seq uint64, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		doc = clone(m.Get(keyModel))
+		revision, seq = modelFloor(m.Get(keyModelFloor))
+		return nil
+	})
+	return doc, revision, seq, err
+}
+
+func modelFloor(v []byte) (int64, uint64) {
+	if len(v) != 16 {
+		return 0, 0
+	}
+	return int64(get64(v[:8])), get64(v[8:])
+}
+
 // Profile returns a customer's profile, or nil for a customer not seen yet.
 func (s *Store) Profile(customerKey string) (*offer.Profile, error) {
 	var p *offer.Profile
@@ -270,6 +306,9 @@ type Checkout struct {
 	Currency    string
 	Claims      []Claim  // the offers the terminal applied
 	Segments    []string // the customer's segments when the transaction began
+	// Decision is what the till suggested during the transaction, for
+	// the checkout event; nil: nothing.
+	Decision *protocol.Decision
 }
 
 // Claim is one offer a terminal applied at checkout: what it claimed, and
@@ -339,7 +378,7 @@ func (s *Store) RecordCheckout(storeID string, ck *Checkout, impressions []Impre
 		}
 		return w.event(protocol.EventCheckout, func(e *protocol.Event) {
 			e.Checkout = &protocol.CheckoutEvent{Lines: lines, Subtotal: subtotal, Discount: discount,
-				Points: points, Paid: ck.Paid, Currency: ck.Currency}
+				Points: points, Paid: ck.Paid, Currency: ck.Currency, Decision: ck.Decision}
 		})
 	})
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package uplink connects a store's agent to HQ over NATS JetStream. It
 // drains the outbox into the events stream, sends heartbeats, keeps the
-// agent's catalog in step with HQ's catalog bucket, and reads customers'
-// merged profiles.
+// agent's catalog in step with HQ's catalog bucket and its suggestion
+// model with HQ's (model.go), and reads customers' merged profiles.
 //
 // Invariants:
 //   - An event leaves the outbox only after JetStream has acknowledged it
@@ -45,6 +45,7 @@ import (
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // Options configure an Uplink.
@@ -65,8 +66,12 @@ type Options struct {
 	// unless AllowUnsigned.
 	CatalogKey ed25519.PublicKey
 	// AllowUnsigned applies whatever the catalog bucket holds, with the
-	// bucket's revision: for a test bench, never a store.
+	// bucket's revision: for a test bench, never a store. It lets
+	// suggestion models in unchecked too.
 	AllowUnsigned bool
+	// ApplyModel makes a suggestion model from HQ, verified, parsed and
+	// kept in DB, the one suggestions are chosen with (model.go).
+	ApplyModel func(*decide.Model)
 
 	Heartbeat time.Duration // between heartbeats; 0: 10s
 	AckWait   time.Duration // for the stream's acknowledgement of a publish; 0: 10s
@@ -92,6 +97,9 @@ type Uplink struct {
 	published prometheus.Counter
 	failures  prometheus.Counter
 	refused   *prometheus.CounterVec // catalogs from HQ refused, by reason
+
+	modelRefused *prometheus.CounterVec // suggestion models from HQ refused, by reason
+	modelSeen    uint64                 // KV revision of the model value last handled (the model watch only)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -180,8 +188,11 @@ func Start(opts Options) (*Uplink, error) {
 	u.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_catalog_refused_total",
 		Help: "States of HQ's catalog bucket refused, by reason: unsigned, unknown_signer, bad_signature, " +
 			"wrong_key, malformed, no_manifest, mismatch, rollback, invalid (fails validation)."}, []string{"reason"})
+	u.modelRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_decide_model_refused_total",
+		Help: "Suggestion models from HQ refused, by reason: unsigned, unknown_signer, bad_signature, " +
+			"wrong_key, malformed, rollback, invalid (does not parse)."}, []string{"reason"})
 	if opts.Registry != nil {
-		for _, c := range []prometheus.Collector{u.published, u.failures, u.refused,
+		for _, c := range []prometheus.Collector{u.published, u.failures, u.refused, u.modelRefused,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "posoffer_uplink_connected", Help: "1 while connected to HQ's NATS."},
 				func() float64 {
 					if nc.IsConnected() {
@@ -201,6 +212,7 @@ func Start(opts Options) (*Uplink, error) {
 	u.wg.Go(func() { u.drain(ctx) })
 	u.wg.Go(func() { u.heartbeats(ctx) })
 	u.wg.Go(func() { u.watchCatalog(ctx) })
+	u.wg.Go(func() { u.watchModel(ctx) })
 	return u, nil
 }
 

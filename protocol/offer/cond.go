@@ -245,6 +245,9 @@ type env struct {
 	// missed, in depth-first order; evaluation then visits every branch.
 	near       []nearMiss
 	collecting bool
+	// lax collects every missed threshold, however far from met, and an
+	// items threshold with no matching unit yet: what a cross-sell lacks.
+	lax bool
 }
 
 // nearMiss is a threshold that a nudge could ask for.
@@ -295,7 +298,7 @@ func (e *env) eval(c *cond) bool {
 		return e.check(c, qty, spend)
 	case condSpend:
 		okMin := !c.hasMin || e.subtotal >= c.min || e.force == c.tSpend && c.tSpend != noThreshold
-		if !okMin && e.collecting && nearSpend(c.min, e.subtotal) {
+		if !okMin && e.collecting && (nearSpend(c.min, e.subtotal) || e.lax) {
 			e.near = append(e.near, nearMiss{c.tSpend, protocol.Missing{Spend: c.min - e.subtotal}, ""})
 		}
 		return okMin && (!c.hasMax || e.subtotal <= c.max)
@@ -318,11 +321,11 @@ func (e *env) check(c *cond, qty, spend int64) bool {
 	}
 	okQty := qty >= minQty || c.tQty != noThreshold && e.force == c.tQty
 	okSpend := spend >= c.minSpend || c.tSpend != noThreshold && e.force == c.tSpend
-	if e.collecting && qty > 0 {
-		if !okQty && minQty-qty <= 2 {
+	if e.collecting && (qty > 0 || e.lax) {
+		if !okQty && (minQty-qty <= 2 || e.lax) {
 			e.near = append(e.near, nearMiss{c.tQty, protocol.Missing{Qty: minQty - qty}, c.what})
 		}
-		if !okSpend && nearSpend(c.minSpend, spend) {
+		if !okSpend && (nearSpend(c.minSpend, spend) || e.lax && c.minSpend > spend) {
 			e.near = append(e.near, nearMiss{c.tSpend, protocol.Missing{Spend: c.minSpend - spend}, c.what})
 		}
 	}

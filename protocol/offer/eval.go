@@ -3,7 +3,6 @@ package offer
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -111,21 +110,9 @@ type moment struct {
 // nearly apply, by the rules in docs/offers.md.
 func (c *Catalog) Evaluate(in *Input) (*Result, error) {
 	b := in.Basket
-	if b == nil {
-		return nil, fmt.Errorf("%w: no basket", ErrBasket)
-	}
-	if len(b.Lines) > MaxLines {
-		return nil, fmt.Errorf("%w: %d lines, at most %d", ErrBasket, len(b.Lines), MaxLines)
-	}
-	subtotal := int64(0)
-	for i, l := range b.Lines {
-		if l.Qty < 1 || l.Qty > MaxQty || l.Price < 0 || l.Price > MaxAmount {
-			return nil, fmt.Errorf("%w: lines[%d]: qty must be 1 to %d and price 0 to %d", ErrBasket, i, MaxQty, MaxAmount)
-		}
-		subtotal += l.Qty * l.Price
-		if subtotal > MaxSubtotal {
-			return nil, fmt.Errorf("%w: subtotal above %d", ErrBasket, int64(MaxSubtotal))
-		}
+	subtotal, err := basketSubtotal(b)
+	if err != nil {
+		return nil, err
 	}
 	loc := in.Location
 	if loc == nil {

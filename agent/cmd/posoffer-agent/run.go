@@ -35,6 +35,7 @@ import (
 	"github.com/posoffer/posoffer/agent/uplink"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
+	"github.com/posoffer/posoffer/protocol/decide"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
 
@@ -108,6 +109,16 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 		Store: cfg.Store, Location: cfg.Location, TenantKey: key,
 		MaxNudges: cfg.Offers.MaxNudges, PointsPer: cfg.Offers.PointsPer,
 		Logger: log, Registry: reg,
+		Decide: service.Decide{MaxSuggestions: cfg.Decide.MaxSuggestions, Policy: cfg.Decide.Policy,
+			Group: cfg.Decide.StoreGroup, Seed: cfg.Decide.Seed, ReportCandidates: cfg.Decide.ReportCandidates},
+		TerminalClock: cfg.Clock.Source == config.ClockTerminal,
+	}
+	if opts.Decide.MaxSuggestions == 0 {
+		opts.Decide.MaxSuggestions = -1 // none
+	}
+	if opts.TerminalClock {
+		log.Warn("clock.source is terminal: baskets and checkouts are evaluated and recorded at the time the terminal says; " +
+			"for simulators and replays only, never a store")
 	}
 	if cfg.Cloud.NATSURL != "" {
 		opts.Remote = func(ctx context.Context, key string) ([]byte, error) { return up.Profile(ctx, key) }
@@ -121,6 +132,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 	if err := loadCatalog(cfg, db, svc, log); err != nil {
 		return err
 	}
+	restoreModel(db, svc, log)
 	if cfg.Cloud.NATSURL != "" {
 		catalogKey, err := hqCatalogKey(cfg, log)
 		if err != nil {
@@ -146,7 +158,8 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 				}
 				return 0
 			},
-			Logger: log.With("component", "uplink"), Registry: reg,
+			ApplyModel: svc.SetModel,
+			Logger:     log.With("component", "uplink"), Registry: reg,
 		})
 		if err != nil {
 			return err
@@ -363,6 +376,23 @@ func loadCatalog(cfg *config.Config, db *store.Store, svc *service.Service, log 
 	svc.SetCatalog(cat)
 	log.Info("catalog restored", "revision", cat.Revision)
 	return nil
+}
+
+// restoreModel chooses suggestions with the model the store kept from HQ, if
+// any: the agent suggests offline too. A stored model that no longer
+// parses is left for HQ's next one.
+func restoreModel(db *store.Store, svc *service.Service, log *slog.Logger) {
+	doc, _, _, err := db.Model()
+	if err != nil || doc == nil {
+		return
+	}
+	m, err := decide.ParseModel(doc)
+	if err != nil {
+		log.Error("stored suggestion model unreadable; suggesting without one until hq sends another", "err", err)
+		return
+	}
+	svc.SetModel(m)
+	log.Info("suggestion model restored", "revision", m.Revision)
 }
 
 // embeddedBroker is the embedded broker and the agent's secret on it.
