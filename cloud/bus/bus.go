@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // Consumer is the durable pull consumer that every HQ replica shares, so
@@ -265,6 +266,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, dupWindow time.Duration
 	for _, kv := range []jetstream.KeyValueConfig{
 		{Bucket: protocol.CatalogBucket, History: 1, Storage: jetstream.FileStorage},
 		{Bucket: protocol.ProfilesBucket, History: 1, Storage: jetstream.FileStorage},
+		decideBucket,
 	} {
 		if _, err := js.KeyValue(ctx, kv.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
 			_, err = js.CreateKeyValue(ctx, kv)
@@ -278,8 +280,27 @@ func Ensure(ctx context.Context, js jetstream.JetStream, dupWindow time.Duration
 	return cons, nil
 }
 
+// decideBucket is where HQ publishes the model of learned suggestions.
+var decideBucket = jetstream.KeyValueConfig{Bucket: decide.Bucket, History: 1, Storage: jetstream.FileStorage}
+
+// DecideBucket returns the bucket of learned suggestions, created when it
+// is not there (as when someone deleted it).
+func DecideBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, decide.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, decideBucket)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, decide.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kv %s: %w", decide.Bucket, err)
+	}
+	return kv, nil
+}
+
 // Missing returns what Ensure makes that is not there now ("stream",
-// "consumer", "catalog bucket", "profiles bucket"), as when someone
+// "consumer", "catalog bucket", "profiles bucket", "decide bucket"), as when someone
 // deleted it; an error when NATS cannot say.
 func Missing(ctx context.Context, js jetstream.JetStream) ([]string, error) {
 	var missing []string
@@ -297,7 +318,8 @@ func Missing(ctx context.Context, js jetstream.JetStream) ([]string, error) {
 			return nil, err
 		}
 	}
-	for what, bucket := range map[string]string{"catalog bucket": protocol.CatalogBucket, "profiles bucket": protocol.ProfilesBucket} {
+	for what, bucket := range map[string]string{"catalog bucket": protocol.CatalogBucket,
+		"profiles bucket": protocol.ProfilesBucket, "decide bucket": decide.Bucket} {
 		if _, err := js.KeyValue(ctx, bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
 			missing = append(missing, what)
 		} else if err != nil {

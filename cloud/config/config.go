@@ -40,6 +40,22 @@ type Config struct {
 	// it publishes (PEM, PKCS #8), made at first use; empty is
 	// DefaultCatalogSigningKey in data_dir.
 	CatalogSigningKeyFile string `yaml:"catalog_signing_key_file"`
+	Decide                Decide `yaml:"decide"`
+}
+
+// Decide is how HQ learns what the till suggests (docs/decide.md).
+type Decide struct {
+	// Interval is how often HQ recomputes the model from its checkouts.
+	Interval time.Duration `yaml:"interval"`
+	// Window is how far back from the newest checkout HQ learns.
+	Window time.Duration `yaml:"window"`
+	// HalfLife is the age at which a suggestion counts half.
+	HalfLife time.Duration `yaml:"half_life"`
+	// MinSupport, MinLift: the least a cross-sell rule must have.
+	MinSupport float64 `yaml:"min_support"`
+	MinLift    float64 `yaml:"min_lift"`
+	// Holdout is the share of customers who get no suggestions.
+	Holdout float64 `yaml:"holdout"`
 }
 
 // DefaultCatalogSigningKey is the name of the catalog signing key in
@@ -81,7 +97,9 @@ type NATS struct {
 
 func defaults() Config {
 	return Config{HTTP: HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute}}
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute},
+		Decide: Decide{Interval: time.Hour, Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005,
+			MinLift: 1.2, Holdout: 0.05}}
 }
 
 // Load reads and validates the configuration file at path.
@@ -151,6 +169,25 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	if cfg.DB != "" && !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
 		bad("db", "must be empty (SQLite in data_dir) or a postgres:// URL")
+	}
+	dc := cfg.Decide
+	if dc.Interval < 100*time.Millisecond || dc.Interval > 7*24*time.Hour {
+		bad("decide.interval", "must be 100ms to 168h, got %v", dc.Interval)
+	}
+	if dc.Window < time.Hour || dc.Window > 366*24*time.Hour {
+		bad("decide.window", "must be 1h to 8784h (366 days), got %v", dc.Window)
+	}
+	if dc.HalfLife < time.Minute || dc.HalfLife > 366*24*time.Hour {
+		bad("decide.half_life", "must be 1m to 8784h (366 days), got %v", dc.HalfLife)
+	}
+	if !(dc.MinSupport > 0 && dc.MinSupport <= 1) {
+		bad("decide.min_support", "must be above 0 and at most 1, got %v", dc.MinSupport)
+	}
+	if !(dc.MinLift >= 1 && dc.MinLift <= 1000) {
+		bad("decide.min_lift", "must be 1 to 1000, got %v", dc.MinLift)
+	}
+	if !(dc.Holdout >= 0 && dc.Holdout <= 0.5) {
+		bad("decide.holdout", "must be 0 to 0.5, got %v", dc.Holdout)
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(problems, "\n"))

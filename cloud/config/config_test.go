@@ -42,6 +42,13 @@ func TestParseRefuses(t *testing.T) {
 		{"anonymous on a cluster", base + "nats: {url: 'nats://x:4222', allow_anonymous: true}\n", "nats.allow_anonymous"},
 		{"bad body timeout", base + "http: {body_timeout: 0s}\n", "http.body_timeout: must be 100ms to 1h"},
 		{"bad header bytes", base + "http: {max_header_bytes: 10}\n", "http.max_header_bytes"},
+		{"unknown decide key", base + "decide: {intervall: 1s}\n", "field intervall not found"},
+		{"bad decide interval", base + "decide: {interval: 1ms}\n", "decide.interval: must be 100ms to 168h"},
+		{"bad decide window", base + "decide: {window: 1m}\n", "decide.window"},
+		{"bad half life", base + "decide: {half_life: 0s}\n", "decide.half_life"},
+		{"bad min support", base + "decide: {min_support: 0}\n", "decide.min_support"},
+		{"bad min lift", base + "decide: {min_lift: 0.5}\n", "decide.min_lift"},
+		{"holdout too big", base + "decide: {holdout: 0.6}\n", "decide.holdout: must be 0 to 0.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("cloud.yaml", []byte(tc.doc))
@@ -60,5 +67,25 @@ func TestCatalogSigningKeyDefault(t *testing.T) {
 	cfg, err = Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\ncatalog_signing_key_file: /k.pem\n"))
 	if err != nil || cfg.CatalogSigningKeyFile != "/k.pem" {
 		t.Fatalf("key file %q (%v)", cfg.CatalogSigningKeyFile, err)
+	}
+}
+
+func TestDecideDefaults(t *testing.T) {
+	cfg, err := Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Decide{Interval: time.Hour, Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005,
+		MinLift: 1.2, Holdout: 0.05}
+	if cfg.Decide != want {
+		t.Fatalf("defaults %+v, want %+v", cfg.Decide, want)
+	}
+	cfg, err = Parse("cloud.yaml", []byte("version: 1\ndata_dir: /d\ndecide: {interval: 1s, holdout: 0}\n"))
+	if err != nil || cfg.Decide.Interval != time.Second || cfg.Decide.Holdout != 0 || cfg.Decide.Window != want.Window {
+		t.Fatalf("decide %+v (%v)", cfg.Decide, err)
+	}
+	sample, err := Parse("sample.yaml", Sample)
+	if err != nil || sample.Decide != want {
+		t.Fatalf("the sample's decide %+v differs from the defaults (%v)", sample.Decide, err)
 	}
 }

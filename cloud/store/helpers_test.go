@@ -140,8 +140,10 @@ func mustWrite(t testing.TB, db *DB, events ...*protocol.Event) Result {
 // ordered by.
 var dumpTables = []struct{ table, cols, order string }{
 	{"events", "id, kind, store, at_us", "id"},
-	{"checkouts", "id, store, terminal, txn, customer, at_us, subtotal, discount, points, paid, currency", "id"},
-	{"redemptions", "id, store, offer, txn, customer, discount, points, at_us, segments", "id"},
+	{"checkouts", "id, store, terminal, txn, customer, at_us, subtotal, discount, points, paid, currency, items, " +
+		"decision_context, decision_policy, decision_model, decision_holdout", "id"},
+	{"suggestions", "checkout, offer, kind, ord", "checkout, ord"},
+	{"redemptions", "id, store, offer, txn, customer, discount, points, at_us, segments, terminal", "id"},
 	{"discrepancies", "id, store, terminal, txn, offer, claimed, honoured, claimed_points, honoured_points, at_us", "id"},
 	{"impressions", "offer, store, day, nudge, n", "offer, store, day, nudge"},
 	{"profile_counters", "customer, store, visits, spend, points, first_day, last_day", "customer, store"},

@@ -185,6 +185,41 @@ CREATE INDEX store_identities_store ON store_identities (store, revoked_us);
 `}, {5, "tokens that expire", `
 -- When a token stops being valid, unix microseconds; 0: never.
 ALTER TABLE api_tokens ADD COLUMN expires_us BIGINT NOT NULL DEFAULT 0;
+`}, {6, "learned suggestions: decisions, baskets and the published model", `
+-- What each basket held, for mining cross-sell rules: its item keys
+-- (sku:{sku}, category:{category}, brand:{brand}), newline-joined.
+ALTER TABLE checkouts ADD COLUMN items TEXT NOT NULL DEFAULT '';
+-- The checkout's decision record; policy '' when it has none.
+ALTER TABLE checkouts ADD COLUMN decision_context TEXT NOT NULL DEFAULT '';
+ALTER TABLE checkouts ADD COLUMN decision_policy TEXT NOT NULL DEFAULT '';
+ALTER TABLE checkouts ADD COLUMN decision_model BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE checkouts ADD COLUMN decision_holdout INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX checkouts_at ON checkouts (at_us);
+CREATE INDEX checkouts_txn ON checkouts (store, terminal, txn);
+
+-- A suggestion converted when its offer is among the redemptions of the
+-- same transaction, (store, terminal, txn): redemptions now keep their
+-- terminal ('' for those stored before).
+ALTER TABLE redemptions ADD COLUMN terminal TEXT NOT NULL DEFAULT '';
+CREATE INDEX redemptions_txn ON redemptions (store, terminal, txn, offer);
+
+-- Each offer a checkout's decision suggested (or, held out, would have).
+CREATE TABLE suggestions (
+	checkout TEXT NOT NULL REFERENCES events (id),
+	offer    TEXT NOT NULL,
+	kind     TEXT NOT NULL,  -- nudge or cross_sell
+	ord      BIGINT NOT NULL, -- position in the decision
+	PRIMARY KEY (checkout, offer)
+);
+
+-- The model HQ published last; one row.
+CREATE TABLE decide_model (
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	revision BIGINT NOT NULL,
+	seq      BIGINT NOT NULL,    -- the signature's sequence
+	hash     TEXT NOT NULL,      -- of what was learned, without revision and times
+	doc      TEXT NOT NULL       -- the model's JSON
+);
 `}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

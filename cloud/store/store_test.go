@@ -96,9 +96,9 @@ func TestWriteEventsEffects(t *testing.T) {
 		us := t0.UnixMicro()
 		for _, want := range []string{
 			fmt.Sprintf("events [e01 checkout s001 %d]", us),
-			fmt.Sprintf("checkouts [e01 s001 t1 t1-1 %s %d 1000 100 0 900 JPY]", alice, us),
-			fmt.Sprintf("checkouts [e07 s002 t1 t9-1  %d 500 0 0 500 JPY]", us+60e6),
-			fmt.Sprintf("redemptions [e02 s001 coffee-2-pastry txn-e02  100 0 %d regulars]", us),
+			fmt.Sprintf("checkouts [e01 s001 t1 t1-1 %s %d 1000 100 0 900 JPY sku:COF-001   0 0]", alice, us),
+			fmt.Sprintf("checkouts [e07 s002 t1 t9-1  %d 500 0 0 500 JPY sku:COF-001   0 0]", us+60e6),
+			fmt.Sprintf("redemptions [e02 s001 coffee-2-pastry txn-e02  100 0 %d regulars t1]", us),
 			"impressions [coffee-2-pastry s001 2026-11-22 0 1]",
 			"impressions [coffee-2-pastry s002 2026-11-22 0 1]",
 			"impressions [spend-3000-300 s001 2026-11-22 1 1]",

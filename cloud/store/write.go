@@ -94,12 +94,17 @@ var (
 		table: "checkouts",
 		cols: []column{{"id", text}, {"store", text}, {"terminal", text}, {"txn", text}, {"customer", text},
 			{"at_us", bigint}, {"subtotal", bigint}, {"discount", bigint}, {"points", bigint}, {"paid", bigint},
-			{"currency", text}},
+			{"currency", text}, {"items", text}, {"decision_context", text}, {"decision_policy", text},
+			{"decision_model", bigint}, {"decision_holdout", bigint}},
+	}
+	insertSuggestion = &insert{
+		table: "suggestions",
+		cols:  []column{{"checkout", text}, {"offer", text}, {"kind", text}, {"ord", bigint}},
 	}
 	insertRedemption = &insert{
 		table: "redemptions",
 		cols: []column{{"id", text}, {"store", text}, {"offer", text}, {"txn", text}, {"customer", text},
-			{"discount", bigint}, {"points", bigint}, {"at_us", bigint}, {"segments", text}},
+			{"discount", bigint}, {"points", bigint}, {"at_us", bigint}, {"segments", text}, {"terminal", text}},
 	}
 	insertDiscrepancy = &insert{
 		table: "discrepancies",
@@ -191,6 +196,7 @@ func effectsOf(fresh []*protocol.Event) effects {
 	type span struct{ first, last int64 }
 	var (
 		checkouts, redemptions [][]any
+		suggestions            [][]any
 		discrepancies          [][]any
 		impressions            = map[impKey]int64{}
 		counters               = map[counterKey]*counter{}
@@ -208,12 +214,23 @@ func effectsOf(fresh []*protocol.Event) effects {
 		switch e.Kind {
 		case protocol.EventCheckout:
 			c := e.Checkout
+			var dctx, policy string
+			var model, holdout int64
+			if d := c.Decision; d != nil {
+				dctx, policy, model = d.Context, d.Policy, d.Model
+				if d.Holdout {
+					holdout = 1
+				}
+				for i, s := range d.Suggested {
+					suggestions = append(suggestions, []any{e.ID, s.Offer, s.Kind, int64(i)})
+				}
+			}
 			checkouts = append(checkouts, []any{e.ID, e.Store, e.Terminal, e.Txn, e.Customer, at,
-				c.Subtotal, c.Discount, c.Points, c.Paid, c.Currency})
+				c.Subtotal, c.Discount, c.Points, c.Paid, c.Currency, ItemsOf(c.Lines), dctx, policy, model, holdout})
 		case protocol.EventRedemption:
 			r := e.Redemption
 			redemptions = append(redemptions, []any{e.ID, e.Store, r.Offer, e.Txn, e.Customer,
-				r.Discount, r.Points, at, strings.Join(r.Segments, ",")})
+				r.Discount, r.Points, at, strings.Join(r.Segments, ","), e.Terminal})
 		case protocol.EventDiscrepancy:
 			d := e.Discrepancy
 			discrepancies = append(discrepancies, []any{e.ID, e.Store, e.Terminal, e.Txn, d.Offer,
@@ -261,6 +278,7 @@ func effectsOf(fresh []*protocol.Event) effects {
 		}
 	}
 	add(insertCheckout, checkouts)
+	add(insertSuggestion, suggestions)
 	add(insertRedemption, redemptions)
 	add(insertDiscrepancy, discrepancies)
 	add(countImpressions, rowsOf(impressions, func(a, b impKey) int {

@@ -22,6 +22,7 @@ import (
 	"github.com/posoffer/posoffer/cloud/api"
 	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/cloud/config"
+	"github.com/posoffer/posoffer/cloud/decide"
 	"github.com/posoffer/posoffer/cloud/ingest"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/web"
@@ -152,6 +153,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if natsSrv != nil {
 		watchers.Go(func() { followStores(wctx, db, natsSrv, time.Second, log.With("component", "nats")) })
 	}
+
+	learner := decide.New(decide.Options{DB: db, JS: js, Signer: signer, Interval: cfg.Decide.Interval,
+		Settings: decide.Settings{Window: cfg.Decide.Window, HalfLife: cfg.Decide.HalfLife, MinSupport: cfg.Decide.MinSupport,
+			MinLift: cfg.Decide.MinLift, Holdout: cfg.Decide.Holdout},
+		Logger: log.With("component", "decide"), Registry: reg})
+	watchers.Go(func() { learner.Run(wctx) })
 
 	ictx, stopIngest := context.WithCancel(ctx)
 	ingested := make(chan error, 1)

@@ -1,0 +1,266 @@
+// Package decide is HQ's side of learned suggestions: it learns, from the
+// checkouts HQ stores, the posterior of each suggestion in each context and
+// the cross-sell rules, and publishes them to the stores as a signed
+// decide.Model (docs/decide.md).
+//
+// Invariants:
+//   - What is learned depends on the stored data only, never on the clock:
+//     the window and the decay count back from the newest checkout.
+//   - A model is published only when what was learned changed; its
+//     revision and its signature's sequence only grow, across restarts too
+//     (the last one is kept in the database).
+//   - A model that would not fit one NATS message is never published.
+package decide
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/protocol/decide"
+)
+
+// Settings are what learning is tuned with (config.Decide).
+type Settings struct {
+	Window     time.Duration
+	HalfLife   time.Duration
+	MinSupport float64
+	MinLift    float64
+	Holdout    float64
+}
+
+// Bounds of what is learned, which keep a model well within one NATS
+// message (1 MB by default).
+const (
+	// MinRuleBaskets is the least number of baskets holding a rule's item.
+	MinRuleBaskets = 20
+	// RulesPerItem: the rules of highest lift kept for each item and group.
+	RulesPerItem = 5
+	// MaxRules and MaxArms bound a model; arms of the fewest exposures and
+	// rules of the lowest lift go first.
+	MaxRules = 2500
+	MaxArms  = 3000
+	// MaxModelBytes bounds a model's JSON: NATS's default max_payload, less
+	// room for the signature.
+	MaxModelBytes = 1<<20 - 4<<10
+	// PriorWeight is the most pseudo-observations a context's arm borrows
+	// from its offer's pooled rate.
+	PriorWeight = 10
+)
+
+// Learned is a model before it is given a revision, and what it came from.
+type Learned struct {
+	Model     decide.Model // Revision and Computed not set
+	Baskets   int          // checkouts in the window
+	Decisions int          // of which with a decision record
+	// DroppedRules and DroppedArms were cut by the bounds.
+	DroppedRules, DroppedArms int
+}
+
+// Learn computes what HQ learns from the checkouts of the window that ends
+// at the newest one. With no checkout at all, the model is empty.
+func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
+	st, err := db.DecideStamp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Learned{Model: decide.Model{Version: decide.ModelVersion, Holdout: s.Holdout}}
+	if st.Checkouts == 0 {
+		return out, nil
+	}
+	until := st.NewestUS
+	from := until - s.Window.Microseconds()
+	out.Model.DataUntil = time.UnixMicro(until).UTC()
+
+	offers, err := db.Offers(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	items := offerItems(offers)
+
+	// Posteriors, and the group of each store.
+	halfLifeUS := float64(s.HalfLife.Microseconds())
+	type armKey struct{ offer, context string }
+	type counts struct{ exp, conv float64 }
+	arms := map[armKey]*counts{}
+	groupOf := map[string]string{}
+	err = db.EachDecision(ctx, from, until+1, func(d *store.Decision) error {
+		out.Decisions++
+		if g := d.Group(); g != "" {
+			groupOf[d.Store] = g
+		}
+		if d.Holdout {
+			return nil
+		}
+		w := math.Exp2(-float64(until-d.AtUS) / halfLifeUS)
+		for _, sg := range d.Suggested {
+			for _, k := range []armKey{{sg.Offer, d.Context}, {sg.Offer, decide.AllContexts}} {
+				c := arms[k]
+				if c == nil {
+					c = &counts{}
+					arms[k] = c
+				}
+				c.exp += w
+				if sg.Converted {
+					c.conv += w
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var armList []decide.Arm
+	for k, c := range arms {
+		a := decide.Arm{Offer: k.offer, Context: k.context, Exposures: round(c.exp), Conversions: round(c.conv)}
+		priorA, priorB := 1.0, 1.0
+		if k.context != decide.AllContexts {
+			pooled := arms[armKey{k.offer, decide.AllContexts}]
+			m := math.Min(PriorWeight, pooled.exp)
+			p := pooled.conv / pooled.exp
+			priorA, priorB = 1+m*p, 1+m*(1-p)
+		}
+		a.Alpha = round(priorA + c.conv)
+		a.Beta = round(priorB + c.exp - c.conv)
+		armList = append(armList, a)
+	}
+	// The pooled arms first, then by exposures: the bound cuts the
+	// context arms seen least, which are the nearest to their pooled arm.
+	sort.Slice(armList, func(i, j int) bool {
+		a, b := armList[i], armList[j]
+		if pa, pb := a.Context == decide.AllContexts, b.Context == decide.AllContexts; pa != pb {
+			return pa
+		}
+		if a.Exposures != b.Exposures {
+			return a.Exposures > b.Exposures
+		}
+		if a.Offer != b.Offer {
+			return a.Offer < b.Offer
+		}
+		return a.Context < b.Context
+	})
+	if len(armList) > MaxArms {
+		out.DroppedArms = len(armList) - MaxArms
+		armList = armList[:MaxArms]
+	}
+
+	m := newMiner(items, s)
+	err = db.EachBasket(ctx, from, func(b *store.Basket) {
+		g := b.Group
+		if g == "" {
+			g = groupOf[b.Store]
+		}
+		m.add(g, b.Items)
+		out.Baskets++
+	})
+	if err != nil {
+		return nil, err
+	}
+	rules := m.rules()
+	if len(rules) > MaxRules {
+		sort.SliceStable(rules, func(i, j int) bool { return rules[i].Lift > rules[j].Lift })
+		out.DroppedRules = len(rules) - MaxRules
+		rules = rules[:MaxRules]
+	}
+	sortRules(rules)
+	sortArms(armList)
+	out.Model.Rules, out.Model.Arms = rules, armList
+	return out, nil
+}
+
+func sortArms(a []decide.Arm) {
+	sort.Slice(a, func(i, j int) bool {
+		if a[i].Offer != a[j].Offer {
+			return a[i].Offer < a[j].Offer
+		}
+		return a[i].Context < a[j].Context
+	})
+}
+
+func sortRules(r []decide.Rule) {
+	sort.Slice(r, func(i, j int) bool {
+		a, b := r[i], r[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		if a.If != b.If {
+			return a.If < b.If
+		}
+		if a.Lift != b.Lift {
+			return a.Lift > b.Lift
+		}
+		return a.Offer < b.Offer
+	})
+}
+
+// round keeps 4 decimals: a model's figures need no more, and it is
+// smaller and changes less for it. It is monotone, so conversions stay at
+// most exposures.
+func round(f float64) float64 { return math.Round(f*1e4) / 1e4 }
+
+// offerItems returns, for each offer whose condition selects items, the
+// item keys it selects: the skus, categories and brands of the items
+// predicates of its condition (outside any "not"), lowercased as item keys
+// are.
+func offerItems(offers []store.Object) map[string][]string {
+	out := map[string][]string{}
+	for _, o := range offers {
+		var doc struct {
+			Condition any `json:"condition"`
+		}
+		if json.Unmarshal(o.Doc, &doc) != nil {
+			continue
+		}
+		set := map[string]bool{}
+		walkItems(doc.Condition, set)
+		if len(set) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out[o.ID] = keys
+	}
+	return out
+}
+
+func walkItems(v any, set map[string]bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	for k, body := range m {
+		switch k {
+		case "all", "any":
+			if l, ok := body.([]any); ok {
+				for _, e := range l {
+					walkItems(e, set)
+				}
+			}
+		case "items":
+			sel, ok := body.(map[string]any)
+			if !ok {
+				continue
+			}
+			for field, kind := range map[string]string{"skus": decide.ItemSKU, "categories": decide.ItemCategory,
+				"brands": store.ItemBrand} {
+				l, _ := sel[field].([]any)
+				for _, e := range l {
+					if s, ok := e.(string); ok && s != "" {
+						if kind != decide.ItemSKU {
+							s = strings.ToLower(s)
+						}
+						set[decide.ItemKey(kind, s)] = true
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package decide
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
+	"github.com/posoffer/posoffer/protocol/decide"
+)
+
+// Options configure a Learner.
+type Options struct {
+	DB       *store.DB
+	JS       jetstream.JetStream
+	Signer   *catalogsig.Signer // HQ's catalog signing key, which signs the model too
+	Settings Settings
+	Interval time.Duration // between recomputes; 0: an hour
+	Logger   *slog.Logger
+	// Registry, when set, gets the learner's metrics.
+	Registry prometheus.Registerer
+	// MaxBytes bounds a model's JSON; 0: MaxModelBytes.
+	MaxBytes int
+	// Now is the clock of a model's Computed and its signature's
+	// sequence; nil: time.Now.
+	Now func() time.Time
+}
+
+// ErrTooBig: a model would not fit one NATS message.
+var ErrTooBig = errors.New("decide model too big to publish")
+
+// Learner recomputes and publishes the model.
+type Learner struct {
+	o     Options
+	log   *slog.Logger
+	mu    sync.Mutex // one Step at a time
+	stamp store.DecideStamp
+	have  bool // stamp is what the published model was learned from
+
+	lastRun, lastDur, arms, rules, revision prometheus.Gauge
+	errs                                    *prometheus.CounterVec
+}
+
+// New returns a Learner.
+func New(o Options) *Learner {
+	if o.Interval <= 0 {
+		o.Interval = time.Hour
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = MaxModelBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Learner{o: o, log: o.Logger,
+		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_last_recompute_timestamp_seconds",
+			Help: "When HQ last recomputed the model of learned suggestions (unix seconds)."}),
+		lastDur: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_recompute_duration_seconds",
+			Help: "How long the last recompute of the model took."}),
+		arms: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_arms",
+			Help: "Arms (offer and context posteriors) in the last model computed."}),
+		rules: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_rules",
+			Help: "Cross-sell rules in the last model computed."}),
+		revision: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_model_revision",
+			Help: "The revision of the model HQ published last."}),
+		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posoffer_cloud_decide_publish_errors_total",
+			Help: "Recomputes that published nothing, by reason: too_big (the model would not fit a NATS message), learn (reading the database), publish (NATS)."},
+			[]string{"reason"}),
+	}
+	if o.Registry != nil {
+		o.Registry.MustRegister(l.lastRun, l.lastDur, l.arms, l.rules, l.revision, l.errs)
+	}
+	return l
+}
+
+// Run recomputes every interval until ctx is done.
+func (l *Learner) Run(ctx context.Context) {
+	for {
+		if _, err := l.Step(ctx); err != nil && ctx.Err() == nil {
+			l.log.Error("decide: model not published; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(l.o.Interval):
+		}
+	}
+}
+
+// Step recomputes the model when what it is learned from changed, saves
+// and publishes it when it differs from the last, and puts the last one
+// back in the bucket when the bucket lost it. It returns the revision
+// published now; 0 when none.
+func (l *Learner) Step(ctx context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st, err := l.o.DB.DecideStamp(ctx)
+	if err != nil {
+		l.errs.WithLabelValues("learn").Inc()
+		return 0, err
+	}
+	if l.have && st == l.stamp {
+		return 0, l.ensurePublished(ctx)
+	}
+	start := time.Now()
+	learned, err := Learn(ctx, l.o.DB, l.o.Settings)
+	if err != nil {
+		l.errs.WithLabelValues("learn").Inc()
+		return 0, err
+	}
+	l.lastDur.Set(time.Since(start).Seconds())
+	l.lastRun.Set(float64(l.o.Now().UnixNano()) / 1e9)
+	l.arms.Set(float64(len(learned.Model.Arms)))
+	l.rules.Set(float64(len(learned.Model.Rules)))
+	rev, err := l.publish(ctx, &learned.Model)
+	if err != nil {
+		return 0, err
+	}
+	l.stamp, l.have = st, true
+	return rev, nil
+}
+
+// hashOf is the hash of what a model says, leaving out its revision and
+// times.
+func hashOf(m *decide.Model) string {
+	c := *m
+	c.Revision, c.Computed, c.DataUntil = 0, time.Time{}, time.Time{}
+	b, _ := json.Marshal(&c) // a model always marshals
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (l *Learner) publish(ctx context.Context, m *decide.Model) (int64, error) {
+	last, err := l.o.DB.LastModel(ctx)
+	if err != nil && !errors.Is(err, store.ErrNoModel) {
+		l.errs.WithLabelValues("learn").Inc()
+		return 0, err
+	}
+	hash := hashOf(m)
+	var prevRev int64
+	var prevSeq uint64
+	if last != nil {
+		if last.Hash == hash {
+			return 0, l.ensurePublished(ctx)
+		}
+		prevRev, prevSeq = last.Revision, last.Seq
+	}
+	now := l.o.Now()
+	m.Revision, m.Computed = prevRev+1, now.UTC().Truncate(time.Millisecond)
+	if err := m.Validate(); err != nil {
+		l.errs.WithLabelValues("learn").Inc()
+		return 0, err
+	}
+	doc, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	if len(doc) > l.o.MaxBytes {
+		l.errs.WithLabelValues("too_big").Inc()
+		return 0, fmt.Errorf("%w: %d bytes, at most %d (%d rules, %d arms)", ErrTooBig, len(doc), l.o.MaxBytes,
+			len(m.Rules), len(m.Arms))
+	}
+	seq := max(prevSeq+1, uint64(now.UnixMilli()))
+	if err := l.o.DB.SaveModel(ctx, prevRev, &store.PublishedModel{Revision: m.Revision, Seq: seq, Hash: hash, Doc: doc}); err != nil {
+		l.errs.WithLabelValues("learn").Inc()
+		return 0, err
+	}
+	if err := l.ensurePublished(ctx); err != nil {
+		return 0, err
+	}
+	l.log.Info("decide: model published", "revision", m.Revision, "arms", len(m.Arms), "rules", len(m.Rules),
+		"bytes", len(doc), "data_until", m.DataUntil)
+	return m.Revision, nil
+}
+
+// ensurePublished puts the last saved model in the bucket unless the
+// bucket holds it (or a later one) already, making the bucket again when
+// it was deleted.
+func (l *Learner) ensurePublished(ctx context.Context) error {
+	last, err := l.o.DB.LastModel(ctx)
+	if errors.Is(err, store.ErrNoModel) {
+		return nil
+	}
+	if err != nil {
+		l.errs.WithLabelValues("learn").Inc()
+		return err
+	}
+	kv, err := bus.DecideBucket(ctx, l.o.JS)
+	if err != nil {
+		l.errs.WithLabelValues("publish").Inc()
+		return err
+	}
+	e, err := kv.Get(ctx, decide.ModelKey)
+	if err == nil {
+		if env, derr := l.o.Signer.Verifier().Open(decide.ModelKey, e.Value()); derr == nil && env.Seq >= last.Seq {
+			l.revision.Set(float64(last.Revision))
+			return nil
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		l.errs.WithLabelValues("publish").Inc()
+		return fmt.Errorf("read %s: %w", decide.ModelKey, err)
+	}
+	if _, err := kv.Put(ctx, decide.ModelKey, l.o.Signer.Sign(decide.ModelKey, last.Seq, last.Doc)); err != nil {
+		l.errs.WithLabelValues("publish").Inc()
+		return fmt.Errorf("publish %s: %w", decide.ModelKey, err)
+	}
+	l.revision.Set(float64(last.Revision))
+	return nil
+}

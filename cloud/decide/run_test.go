@@ -1,0 +1,220 @@
+package decide
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/cloud/store/storetest"
+	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/catalogsig"
+	"github.com/posoffer/posoffer/protocol/decide"
+)
+
+func startNATS(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	s, err := bus.StartServer(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := bus.Ensure(ctx, js, 0); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+var signer = catalogsig.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
+
+// published reads the model in the bucket, verified with the catalog key.
+func published(t testing.TB, js jetstream.JetStream) (*decide.Model, uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, decide.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, decide.ModelKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := signer.Verifier().Open(decide.ModelKey, e.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decide.ParseModel(env.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, env.Seq
+}
+
+// metric reads a gauge or counter from reg; label is the value of its
+// one label, "" for none.
+func metric(t testing.TB, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s{%s}", name, label)
+	return 0
+}
+
+func suggestion(at time.Time, id string, redeemed bool) []*protocol.Event {
+	x := txn{store: "s1", terminal: "t1", id: id, at: at, lines: []protocol.EventLine{line("COF-1", "Coffee", "")},
+		decision: decision("anon|morning|all", false, "pastry")}
+	if redeemed {
+		x.redeemed = []string{"pastry"}
+	}
+	ck, reds := x.events()
+	return append(reds, ck)
+}
+
+// TestLearnerPublishes: the model is signed into the bucket, published
+// again only when it changed, with revisions and sequences that grow
+// across a restart; a deleted bucket is made again and the model put back.
+func TestLearnerPublishes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		ctx := context.Background()
+		db := open(t)
+		js := startNATS(t)
+		clock := t0
+		opts := Options{DB: db, JS: js, Signer: signer, Settings: settings, Now: func() time.Time { return clock }}
+		reg := prometheus.NewRegistry()
+		o1 := opts
+		o1.Registry = reg
+		l := New(o1)
+
+		// Nothing stored: nothing to publish.
+		if rev, err := l.Step(ctx); err != nil || rev != 1 {
+			// An empty model is still a model: the stores learn the holdout.
+			t.Fatalf("first step: revision %d, %v", rev, err)
+		}
+		m, seq1 := published(t, js)
+		if m.Revision != 1 || len(m.Arms) != 0 || m.Holdout != 0.05 {
+			t.Fatalf("first model %+v", m)
+		}
+
+		write(t, db, suggestion(t0, "a", true)...)
+		write(t, db, suggestion(t0, "b", false)...)
+		if rev, err := l.Step(ctx); err != nil || rev != 2 {
+			t.Fatalf("after checkouts: revision %d, %v", rev, err)
+		}
+		m, seq2 := published(t, js)
+		if a := arm(m, "pastry", decide.AllContexts); m.Revision != 2 || a == nil || a.Exposures != 2 || a.Conversions != 1 ||
+			!m.DataUntil.Equal(t0) || !m.Computed.Equal(clock) || seq2 <= seq1 {
+			t.Fatalf("second model %+v (seq %d after %d)", m, seq2, seq1)
+		}
+		if got := metric(t, reg, "posoffer_cloud_decide_arms", ""); got != 2 {
+			t.Errorf("arms metric %v", got)
+		}
+
+		// Nothing new: nothing published.
+		if rev, err := l.Step(ctx); err != nil || rev != 0 {
+			t.Fatalf("unchanged: revision %d, %v", rev, err)
+		}
+		// A heartbeat changes nothing learned from.
+		write(t, db, &protocol.Event{ID: newID(), Kind: protocol.EventHeartbeat, Store: "s1", At: t0,
+			Heartbeat: &protocol.Heartbeat{Agent: "x"}})
+		if rev, err := l.Step(ctx); err != nil || rev != 0 {
+			t.Fatalf("after a heartbeat: revision %d, %v", rev, err)
+		}
+
+		// A restart: a new learner on the same database goes on from the
+		// saved revision, with a later sequence even when the clock went
+		// back.
+		clock = t0.Add(-time.Hour)
+		l2 := New(opts)
+		if rev, err := l2.Step(ctx); err != nil || rev != 0 {
+			t.Fatalf("restart, unchanged: revision %d, %v", rev, err)
+		}
+		write(t, db, suggestion(t0.Add(time.Minute), "c", true)...)
+		if rev, err := l2.Step(ctx); err != nil || rev != 3 {
+			t.Fatalf("restart, changed: revision %d, %v", rev, err)
+		}
+		if m, seq3 := published(t, js); m.Revision != 3 || seq3 <= seq2 {
+			t.Fatalf("after restart: revision %d seq %d (before %d)", m.Revision, seq3, seq2)
+		}
+
+		// Someone deletes the bucket: the next step makes it again and
+		// puts the model back, under the same revision.
+		if err := js.DeleteKeyValue(ctx, decide.Bucket); err != nil {
+			t.Fatal(err)
+		}
+		if rev, err := l2.Step(ctx); err != nil || rev != 0 {
+			t.Fatalf("after delete: revision %d, %v", rev, err)
+		}
+		if m, _ := published(t, js); m.Revision != 3 {
+			t.Fatalf("after delete: revision %d", m.Revision)
+		}
+	})
+}
+
+// TestLearnerRefusesOversized: a model that would not fit a NATS message
+// is not published, and says so in its error and metric.
+func TestLearnerRefusesOversized(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)(t)
+	js := startNATS(t)
+	var evs []*protocol.Event
+	for i := range 40 {
+		evs = append(evs, suggestion(t0, "x"+strings.Repeat("0", i), i%2 == 0)...)
+	}
+	write(t, db, evs...)
+	reg := prometheus.NewRegistry()
+	l := New(Options{DB: db, JS: js, Signer: signer, Settings: settings, MaxBytes: 200, Registry: reg})
+	_, err := l.Step(ctx)
+	if !errors.Is(err, ErrTooBig) || !strings.Contains(err.Error(), "at most 200") {
+		t.Fatalf("got %v, want ErrTooBig", err)
+	}
+	if n := metric(t, reg, "posoffer_cloud_decide_publish_errors_total", "too_big"); n != 1 {
+		t.Errorf("too_big metric %v", n)
+	}
+	kv, err := js.KeyValue(ctx, decide.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, decide.ModelKey); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("an oversized model was published: %v", err)
+	}
+	if _, err := db.LastModel(ctx); !errors.Is(err, store.ErrNoModel) {
+		t.Fatalf("an oversized model was saved: %v", err)
+	}
+}
