@@ -210,6 +210,7 @@ func simulate(ctx context.Context, c *shoppersCfg, w *shopsim.World, logw io.Wri
 			last = t.At
 		}
 		shopped := time.Since(began)
+		fmt.Fprintf(logw, "day %d shopped in %v\n", day, shopped.Round(time.Millisecond))
 		// HQ learns between days, from data time, as it would overnight.
 		rev, err := hq.waitModel(ctx, last, c.dayTimeout)
 		if err != nil {
