@@ -199,6 +199,7 @@ func keepTypeFields(m *Message) {
 	case TypeOffers:
 		k.Re, k.Txn = m.Re, m.Txn
 		k.Catalog, k.EvalUS, k.Offers, k.Nudges = m.Catalog, m.EvalUS, m.Offers, m.Nudges
+		k.Suggestions, k.Candidates, k.Holdout = m.Suggestions, m.Candidates, m.Holdout
 	case TypeAck:
 		k.Re, k.Txn = m.Re, m.Txn
 	case TypeError:
@@ -348,11 +349,36 @@ func checkOffers(m *Message) *Error {
 			return e.in("nudges[%d]", i)
 		}
 	}
+	for i := range m.Suggestions {
+		if e := checkSuggestion(&m.Suggestions[i]); e != nil {
+			return e.in("suggestions[%d]", i)
+		}
+	}
+	for i := range m.Candidates {
+		if e := checkSuggestion(&m.Candidates[i]); e != nil {
+			return e.in("candidates[%d]", i)
+		}
+	}
 	if m.Offers == nil {
 		m.Offers = []Offer{}
 	}
 	if m.Nudges == nil {
 		m.Nudges = []Nudge{}
+	}
+	return nil
+}
+
+func checkSuggestion(s *Suggestion) *Error {
+	if e := offerID("offer", s.Offer); e != nil {
+		return e
+	}
+	if s.Kind != SuggestNudge && s.Kind != SuggestCrossSell {
+		return newError(CodeBadMessage, "kind: must be %s or %s", SuggestNudge, SuggestCrossSell)
+	}
+	if s.Missing != nil {
+		return firstError(
+			inRange("missing.qty", s.Missing.Qty, 0, MaxQty),
+			amount("missing.spend", s.Missing.Spend))
 	}
 	return nil
 }
