@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // Identities on HQ's NATS. Every client is an nkey user: the server keeps
@@ -22,7 +23,7 @@ import (
 //   - HQ (posoffer-cloud and its commands) may do anything.
 //   - A store may do what its agent needs and nothing else (see
 //     StorePermissions): publish its own events and heartbeats, read the
-//     catalog and profiles buckets, and receive replies on its own inbox
+//     catalog, profiles and decide buckets, and receive replies on its own inbox
 //     prefix. It cannot write a bucket, publish as another store, touch
 //     the events stream or HQ's consumer, or read another store's replies.
 
@@ -118,12 +119,12 @@ func LoadOrCreateSeed(path string) (string, error) {
 // least that works:
 //
 //   - publish posoffer.v1.events.{store}.> (its events and heartbeats);
-//   - look up the two buckets ($JS.API.STREAM.INFO of their streams);
-//   - watch the catalog: create (and delete) the ephemeral ordered
-//     consumer of a KV watch on the catalog bucket's stream, and answer
-//     its flow control;
+//   - look up the three buckets ($JS.API.STREAM.INFO of their streams);
+//   - watch the catalog and the decide model: create (and delete) the
+//     ephemeral ordered consumer of a KV watch on the catalog and decide
+//     buckets' streams, and answer its flow control;
 //   - get a profile by key (direct get by subject; not by sequence, so a
-//     store cannot walk the bucket);
+//     store cannot walk the bucket), and the decide model by its key;
 //   - receive messages only under its inbox prefix, _INBOX_{store}.
 //
 // Everything else is refused by the server, which closes nothing but
@@ -139,17 +140,23 @@ func StorePermissions(store string) (*server.Permissions, error) {
 	if err != nil {
 		return nil, err
 	}
-	catalog, profiles := "KV_"+protocol.CatalogBucket, "KV_"+protocol.ProfilesBucket
+	catalog, profiles, model := "KV_"+protocol.CatalogBucket, "KV_"+protocol.ProfilesBucket, "KV_"+decide.Bucket
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
 			events,
 			"$JS.API.STREAM.INFO." + catalog,
 			"$JS.API.STREAM.INFO." + profiles,
+			"$JS.API.STREAM.INFO." + model,
 			"$JS.API.CONSUMER.CREATE." + catalog,
 			"$JS.API.CONSUMER.CREATE." + catalog + ".>",
 			"$JS.API.CONSUMER.DELETE." + catalog + ".*",
 			"$JS.FC." + catalog + ".>",
 			"$JS.API.DIRECT.GET." + profiles + ".$KV." + protocol.ProfilesBucket + ".>",
+			"$JS.API.CONSUMER.CREATE." + model,
+			"$JS.API.CONSUMER.CREATE." + model + ".>",
+			"$JS.API.CONSUMER.DELETE." + model + ".*",
+			"$JS.FC." + model + ".>",
+			"$JS.API.DIRECT.GET." + model + ".$KV." + decide.Bucket + "." + decide.ModelKey,
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{inbox + ".>"}},
 	}, nil

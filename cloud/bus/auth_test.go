@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // target is a NATS server that holds HQ's identity and two stores', s001
@@ -213,6 +214,10 @@ func hqSetup(t *testing.T, tg target) jetstream.JetStream {
 	if _, err := prof.Put(ctx, profileKey, []byte(`{"visits":3}`)); err != nil {
 		t.Fatal(err)
 	}
+	model, _ := js.KeyValue(ctx, decide.Bucket)
+	if _, err := model.Put(ctx, decide.ModelKey, []byte(`model 1`)); err != nil {
+		t.Fatal(err)
+	}
 	return js
 }
 
@@ -287,6 +292,41 @@ func storeWorks(t *testing.T, tg target) {
 	}
 	if err := w.Stop(); err != nil {
 		t.Errorf("stop watch: %v", err)
+	}
+	// The decide model: a get, and a watch that sees HQ's next model.
+	mkv, err := c.js.KeyValue(ctx, decide.Bucket)
+	if err != nil {
+		t.Fatalf("decide bucket: %v", err)
+	}
+	if e, err := mkv.Get(ctx, decide.ModelKey); err != nil || string(e.Value()) != "model 1" {
+		t.Errorf("model get: %v", err)
+	}
+	mw, err := mkv.Watch(ctx, decide.ModelKey)
+	if err != nil {
+		t.Fatalf("watch the model: %v", err)
+	}
+	next := func() (jetstream.KeyValueEntry, bool) {
+		select {
+		case e := <-mw.Updates():
+			return e, true
+		case <-ctx.Done():
+			t.Error("no value on the model watch")
+			return nil, false
+		}
+	}
+	if e, ok := next(); ok && (e == nil || string(e.Value()) != "model 1") {
+		t.Errorf("model watch gave %v", e)
+	}
+	if e, ok := next(); ok && e != nil {
+		t.Errorf("model watch: %v, want the end of the initial values", e)
+	}
+	hmodel, _ := hq.KeyValue(ctx, decide.Bucket)
+	hmodel.Put(ctx, decide.ModelKey, []byte("model 2"))
+	if e, ok := next(); ok && (e == nil || string(e.Value()) != "model 2") {
+		t.Errorf("model watch update %v, want model 2", e)
+	}
+	if err := mw.Stop(); err != nil {
+		t.Errorf("stop the model watch: %v", err)
 	}
 	pkv, err := c.js.KeyValue(ctx, protocol.ProfilesBucket)
 	if err != nil {
@@ -409,6 +449,24 @@ func attacks(t *testing.T, tg target) {
 		{"catalog raw publish", "publish",
 			func() { c.nc.Publish("$KV."+protocol.CatalogBucket+".offer.evil2", []byte(`{}`)); c.nc.Flush() },
 			func() bool { return hqKey(protocol.CatalogBucket, "offer.evil2") }, "offer.evil2 is in the catalog"},
+		{"decide model put", "publish", catalogPut(c.js, decide.Bucket, decide.ModelKey, `forged`),
+			func() bool {
+				kv, _ := hq.KeyValue(ctx, decide.Bucket)
+				e, err := kv.Get(ctx, decide.ModelKey)
+				return err != nil || string(e.Value()) != "model 1"
+			}, "the decide model changed"},
+		{"decide model raw publish", "publish",
+			func() { c.nc.Publish("$KV."+decide.Bucket+"."+decide.ModelKey, []byte("forged")); c.nc.Flush() },
+			func() bool {
+				kv, _ := hq.KeyValue(ctx, decide.Bucket)
+				e, err := kv.Get(ctx, decide.ModelKey)
+				return err != nil || string(e.Value()) != "model 1"
+			}, "the decide model changed"},
+		{"decide bucket delete", "publish", func() {
+			cctx, cancel := short()
+			defer cancel()
+			c.js.DeleteKeyValue(cctx, decide.Bucket)
+		}, func() bool { _, err := hq.KeyValue(ctx, decide.Bucket); return err != nil }, "the decide bucket is gone"},
 		{"profile put", "publish", catalogPut(c.js, protocol.ProfilesBucket, profileKey, `{"visits":999}`),
 			func() bool {
 				kv, _ := hq.KeyValue(ctx, protocol.ProfilesBucket)
