@@ -88,8 +88,13 @@ type Stats struct {
 	// Warmup is how many first days the uptake figures leave out.
 	Warmup int
 
+	// K is how many suggestions a choice makes: a transaction with more
+	// candidates is one where the choice matters.
+	K int
+
 	days                               []*dayAcc
 	learned, fixed, oracle, conv, lift Mean
+	cands, choose                      Mean
 	exposed, held                      int
 }
 
@@ -119,6 +124,12 @@ func (s *Stats) Add(t Txn) {
 	d.oracle.Add(t.Oracle)
 	d.conv.Add(float64(t.Converted))
 	if t.Day > s.Warmup {
+		s.cands.Add(float64(t.Candidates))
+		more := 0.0
+		if t.Candidates > s.K {
+			more = 1
+		}
+		s.choose.Add(more)
 		s.learned.Add(t.Learned)
 		s.fixed.Add(t.Fixed)
 		s.oracle.Add(t.Oracle)
@@ -154,8 +165,13 @@ type Summary struct {
 	UptakeFixed        float64 `json:"uptake_fixed"`
 	UptakeOracle       float64 `json:"uptake_oracle"`
 	ConversionsLearned float64 `json:"conversions_learned"`
-	LearnedOverOracle  float64 `json:"learned_over_oracle"`
-	LearnedOverFixed   float64 `json:"learned_over_fixed"`
+	// Candidates is the mean number of candidates per exposed transaction
+	// after the warm-up; Choosing the share of those with more than the
+	// agent may suggest, where the choice matters.
+	Candidates        float64 `json:"candidates"`
+	Choosing          float64 `json:"choosing"`
+	LearnedOverOracle float64 `json:"learned_over_oracle"`
+	LearnedOverFixed  float64 `json:"learned_over_fixed"`
 	// UpliftTrue is the mean true uplift per transaction; UpliftMeasured
 	// and UpliftCI are HQ's overall conversion uplift and its 95%
 	// interval (null when HQ says there is too little data).
@@ -173,6 +189,7 @@ func (s *Stats) Summarize(sum *Summary) {
 	sum.Transactions = s.exposed + s.held
 	sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle = s.learned.Value(), s.fixed.Value(), s.oracle.Value()
 	sum.ConversionsLearned = s.conv.Value()
+	sum.Candidates, sum.Choosing = s.cands.Value(), s.choose.Value()
 	sum.LearnedOverOracle = ratio(sum.UptakeLearned, sum.UptakeOracle)
 	sum.LearnedOverFixed = ratio(sum.UptakeLearned, sum.UptakeFixed)
 	sum.UpliftTrue = s.lift.Value()
@@ -200,6 +217,7 @@ func (sum *Summary) Table(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nafter day 7, per exposed transaction: learned %.3f, fixed %.3f, oracle %.3f (learned/oracle %.1f%%, learned/fixed %+.1f%%); realized conversions %.3f\n",
 		sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle, 100*sum.LearnedOverOracle, 100*(sum.LearnedOverFixed-1), sum.ConversionsLearned)
+	fmt.Fprintf(w, "candidates per transaction %.2f; more candidates than suggestions in %.1f%% of transactions\n", sum.Candidates, 100*sum.Choosing)
 	fmt.Fprintf(w, "uplift per transaction: true %.4f", sum.UpliftTrue)
 	if sum.UpliftMeasured != nil {
 		fmt.Fprintf(w, ", HQ measured %.4f", *sum.UpliftMeasured)
