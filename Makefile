@@ -34,6 +34,7 @@ test-external: ## rerun the service suites against POSOFFER_TEST_*_URL
 
 bench: ## run the benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 1 ./protocol/...
+	$(GO) test -run '^$$' -bench 'Choose' -benchmem -count 1 ./agent/service/
 	$(GO) test -run '^$$' -bench 'AgentOverMQTT' -benchtime 2500x -count 1 ./agent/cmd/posoffer-agent/
 
 lint: ## gofmt, go mod tidy, go vet and staticcheck

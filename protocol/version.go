@@ -34,4 +34,9 @@ package protocol
 //     characters, 1,024-byte free text, sums capped at MaxAmount, and the
 //     same rules for events (Event.Validate); card numbers without track
 //     sentinels, and bare ones, are card_data.
+//   - 1: 2026-12-03: learned suggestions, additions older peers ignore,
+//     no bump: an offers reply's suggestions, candidates and holdout; a
+//     checkout event's decision; the KV bucket POSOFFER_DECIDE with the
+//     signed key decide.model (package decide). A terminal that reads only
+//     nudges gets the chosen nudges there.
 const Version = 1

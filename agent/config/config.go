@@ -280,6 +280,9 @@ func (p *problems) walk(n *yaml.Node, t reflect.Type, path string) {
 			p.lines[key] = e.Line
 			p.walk(e, t.Elem(), key)
 		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && n.Kind == yaml.ScalarNode && n.Tag == "!!float":
+		// The decoder would drop the fraction without a word.
+		p.add(n.Line, path, "cannot read !!float `%s` as a whole number", n.Value)
 	case t.Kind() == reflect.Struct && n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null"):
 		p.add(n.Line, path, "must be a section of keys, got %s", describe(n))
 	case t.Kind() == reflect.Slice && n.Kind != yaml.SequenceNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null"):

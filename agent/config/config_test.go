@@ -26,7 +26,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Timezone != "UTC" || c.HTTP.Listen != "127.0.0.1:8787" || c.Offers.PointsPer != 100 || c.FirmwareDir != "firmware-configs" ||
-		!c.Discovery.Advertise || c.Discovery.Interfaces != nil {
+		!c.Discovery.Advertise || c.Discovery.Interfaces != nil ||
+		c.Decide != (Decide{MaxSuggestions: 2, Policy: "learned", StoreGroup: "all"}) || c.Clock.Source != ClockSystem {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -58,6 +59,13 @@ func TestRefuses(t *testing.T) {
 		{"unknown top key", base + "stor: x\n", []string{"agent.yaml:5: stor: unknown key (this section has: version, store"}},
 		{"unknown nested key", base + "mqtt:\n  brokr: tcp://x:1\n", []string{"agent.yaml:6: mqtt.brokr: unknown key (this section has: broker, listen"}},
 		{"unknown key in list item", base + "serial:\n  - {terminal: t1, port: /dev/ttyS0, model: m, baud: 9600}\n", []string{"agent.yaml:6: serial[0].baud: unknown key"}},
+		{"max_suggestions", base + "decide:\n  max_suggestions: 11\n", []string{"agent.yaml:6: decide.max_suggestions: must be 0 to 10, got 11"}},
+		{"policy", base + "decide: {policy: greedy}\n", []string{`agent.yaml:5: decide.policy: must be learned or fixed, got "greedy"`}},
+		{"store_group", base + "decide: {store_group: North}\n", []string{`agent.yaml:5: decide.store_group: must be 1 to 32 characters of a-z, 0-9 and -, got "North"`}},
+		{"seed", base + "decide: {seed: abc}\n", []string{"agent.yaml:5: decide.seed: cannot read !!str `abc` as a whole number"}},
+		{"fraction", base + "decide: {seed: 1.5}\n", []string{"agent.yaml:5: decide.seed: cannot read !!float `1.5` as a whole number"}},
+		{"clock", base + "clock: {source: ntp}\n", []string{`agent.yaml:5: clock.source: must be system or terminal, got "ntp"`}},
+		{"unknown decide key", base + "decide: {holdout: 0.1}\n", []string{"agent.yaml:5: decide.holdout: unknown key (this section has: max_suggestions, policy, store_group, seed, report_candidates)"}},
 		{"wrong type", base + "offers:\n  max_nudges: lots\n", []string{"agent.yaml:6: offers.max_nudges: cannot read !!str `lots` as a whole number"}},
 		{"section expected", base + "http: 8787\n", []string{"agent.yaml:5: http: must be a section of keys, got \"8787\""}},
 		{"duplicate key", base + "store: s002\n", []string{"agent.yaml:5: store: given twice (also on line 2)"}},

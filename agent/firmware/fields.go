@@ -38,12 +38,16 @@ type levelSpec struct {
 
 // levels are the levels of a v1 message. JSON payloads carry every field;
 // key=value payloads carry a subset, and a nudge's missing qty and spend
-// as the nudge's own keys.
+// as the nudge's own keys. An offers reply's suggestions (and candidates)
+// may be renamed as a whole in JSON, and keep their v1 names inside, like
+// an offer's lines; key=value payloads leave them out: the chosen nudges
+// are in nudges, which is what a till's firmware reads.
 var levels = []levelSpec{
 	{
 		key: "fields", what: "message field",
 		json: []string{"v", "type", "id", "re", "txn", "ts", "customer", "coupons", "currency", "lines", "paid", "applied",
-			"model", "firmware", "catalog", "eval_us", "offers", "nudges", "code", "message"},
+			"model", "firmware", "catalog", "eval_us", "offers", "nudges", "suggestions", "candidates", "holdout",
+			"code", "message"},
 		kv: []field{{"v", kindInt}, {"type", kindType}, {"id", kindText}, {"re", kindText}, {"txn", kindText},
 			{"ts", kindText}, {"customer", kindText}, {"coupons", kindList}, {"currency", kindText},
 			{"lines", kindItems}, {"paid", kindInt}, {"applied", kindItems}, {"model", kindText},

@@ -232,6 +232,13 @@ func replies() []*protocol.Message {
 		{Offer: "coffee-2", Text: "コーヒーをもう1杯", Missing: protocol.Missing{Qty: 1}},
 	})
 	offers.Catalog, offers.EvalUS = 42, 38
+	offers.Suggestions = []protocol.Suggestion{
+		{Offer: "coffee-2", Kind: protocol.SuggestNudge, Text: "コーヒーをもう1杯", Missing: &protocol.Missing{Qty: 1},
+			Why: "taken by 34% of similar customers, n=1,204"},
+		{Offer: "pastry-20", Kind: protocol.SuggestCrossSell, Text: "パン20%引き", Why: "new suggestion, still learning"},
+	}
+	offers.Candidates = append(offers.Suggestions[:2:2], protocol.Suggestion{Offer: "tea-10", Kind: protocol.SuggestCrossSell})
+	offers.Holdout = true
 	empty := protocol.NewOffersReply("m-18", "t1-000124", nil, nil)
 	empty.Catalog = 42
 	return []*protocol.Message{
@@ -244,11 +251,13 @@ func replies() []*protocol.Message {
 }
 
 // carried returns msg as a model of format kv gives it back: offers
-// without name, why or lines, and no eval_us.
+// without name, why or lines, no eval_us, and no suggestions, candidates
+// or holdout.
 func carried(msg *protocol.Message, format string) *protocol.Message {
 	m := *msg
 	if format == formatKV {
 		m.EvalUS = 0
+		m.Suggestions, m.Candidates, m.Holdout = nil, nil, false
 		m.Offers = nil
 		for _, o := range msg.Offers {
 			m.Offers = append(m.Offers, protocol.Offer{ID: o.ID, Text: o.Text, Discount: o.Discount, Points: o.Points})

@@ -478,10 +478,15 @@ func fit(model *firmware.Model, m *protocol.Message) ([]byte, bool, error) {
 	c := *m
 	c.Offers = append([]protocol.Offer(nil), m.Offers...)
 	c.Nudges = append([]protocol.Nudge(nil), m.Nudges...)
+	c.Suggestions = append([]protocol.Suggestion(nil), m.Suggestions...)
 	cuts := []func(){
+		func() { c.Candidates, c.Holdout = nil, false }, // for audits, never for the cashier
 		func() {
 			for i := range c.Offers {
 				c.Offers[i].Why = ""
+			}
+			for i := range c.Suggestions {
+				c.Suggestions[i].Why = ""
 			}
 		},
 		func() {
@@ -491,8 +496,14 @@ func fit(model *firmware.Model, m *protocol.Message) ([]byte, bool, error) {
 			for i := range c.Nudges {
 				c.Nudges[i].Text = ""
 			}
+			for i := range c.Suggestions {
+				c.Suggestions[i].Text = ""
+			}
 			c.Message = ""
 		},
+		// The chosen nudges are in nudges too: what is lost is the
+		// cross-sells, and the order of the choice.
+		func() { c.Suggestions = nil },
 		func() { c.Nudges = nil },
 	}
 	for _, cut := range cuts {

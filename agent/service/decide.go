@@ -63,9 +63,12 @@ const (
 
 // model is HQ's model indexed for this store.
 type model struct {
-	m     *decide.Model
-	rules map[string][]decide.Rule // by item key: the store group's, else all stores'; lift high first
-	arms  map[armKey]*decide.Arm
+	m *decide.Model
+	// skus and categories are the rules by the item of their If (a
+	// category lowercased): the store group's, else all stores'; lift
+	// high first.
+	skus, categories map[string][]decide.Rule
+	arms             map[armKey]*decide.Arm
 }
 
 type armKey struct{ offer, context string }
@@ -77,23 +80,30 @@ func (s *Service) SetModel(m *decide.Model) {
 		s.m.model.Set(0)
 		return
 	}
-	x := &model{m: m, rules: map[string][]decide.Rule{}, arms: make(map[armKey]*decide.Arm, len(m.Arms))}
-	all := map[string][]decide.Rule{}
+	x := &model{m: m, skus: map[string][]decide.Rule{}, categories: map[string][]decide.Rule{},
+		arms: make(map[armKey]*decide.Arm, len(m.Arms))}
+	mine, all := map[string][]decide.Rule{}, map[string][]decide.Rule{}
 	for _, r := range m.Rules {
 		switch r.Group {
 		case s.opts.Decide.Group:
-			x.rules[r.If] = append(x.rules[r.If], r)
+			mine[r.If] = append(mine[r.If], r)
 		case "":
 			all[r.If] = append(all[r.If], r)
 		}
 	}
 	for k, rs := range all {
-		if _, ok := x.rules[k]; !ok {
-			x.rules[k] = rs
+		if _, ok := mine[k]; !ok {
+			mine[k] = rs
 		}
 	}
-	for _, rs := range x.rules {
+	for k, rs := range mine {
 		slices.SortFunc(rs, byLift)
+		kind, item, _ := strings.Cut(k, ":")
+		if kind == decide.ItemSKU {
+			x.skus[item] = rs
+		} else {
+			x.categories[item] = rs
+		}
 	}
 	for i := range m.Arms {
 		a := &m.Arms[i]
@@ -122,7 +132,7 @@ func byLift(a, b decide.Rule) int {
 type candidate struct {
 	protocol.Suggestion
 	lift float64 // a cross-sell's best rule
-	rule string  // and its item key
+	item string  // and the sku or category it is for
 	draw float64
 }
 
@@ -152,13 +162,13 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 		return nil
 	}
 	x := s.model.Load()
-	cands := make([]candidate, 0, len(res.Nudges)+4)
+	cands := make([]candidate, 0, len(res.Nudges)+maxCrossSells)
 	for _, n := range res.Nudges {
 		miss := n.Missing
 		cands = append(cands, candidate{Suggestion: protocol.Suggestion{Offer: n.Offer, Kind: protocol.SuggestNudge,
 			Text: n.Text, Missing: &miss}})
 	}
-	if x != nil && len(x.rules) > 0 {
+	if x != nil && len(x.skus)+len(x.categories) > 0 {
 		cands = s.crossSells(cat, in, res, x, cands)
 	}
 	if len(cands) == 0 {
@@ -191,6 +201,9 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 	}
 	order := cands
 	if d.Policy == protocol.PolicyLearned {
+		var src rand.PCG
+		r := rand.New(&src)
+		base := s.txnSeed(terminal, b.Txn)
 		for i := range cands {
 			c := &cands[i]
 			v, ok := st.draws[c.Offer]
@@ -200,18 +213,28 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 				if a != nil {
 					alpha, beta = a.Alpha, a.Beta
 				}
-				v = decide.SampleBeta(s.rng(terminal, b.Txn, c.Offer), alpha, beta)
+				src.Seed(base, offerSeed(c.Offer))
+				v = decide.SampleBeta(r, alpha, beta)
 				st.draws[c.Offer] = v
 			}
 			c.draw = v
 		}
-		order = slices.Clone(cands)
-		slices.SortStableFunc(order, func(a, b candidate) int {
-			if c := cmp.Compare(b.draw, a.draw); c != 0 {
-				return c
+		order = make([]candidate, 0, min(len(cands), d.MaxSuggestions))
+		for i := range cands { // the best MaxSuggestions draws, high first, ties by offer id
+			c := &cands[i]
+			if len(order) == d.MaxSuggestions && !drawsHigher(c, &order[len(order)-1]) {
+				continue
 			}
-			return cmp.Compare(a.Offer, b.Offer)
-		})
+			j := len(order)
+			for j > 0 && drawsHigher(c, &order[j-1]) {
+				j--
+			}
+			if len(order) < d.MaxSuggestions {
+				order = append(order, candidate{})
+			}
+			copy(order[j+1:], order[j:len(order)-1])
+			order[j] = *c
+		}
 	}
 	out := &choice{holdout: st.holdout}
 	for _, c := range order[:min(len(order), d.MaxSuggestions)] {
@@ -231,64 +254,92 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 	return out
 }
 
+func drawsHigher(a, b *candidate) bool {
+	return a.draw > b.draw || a.draw == b.draw && a.Offer < b.Offer
+}
+
 // crossSells adds to cands the offers of the model's rules for the
 // basket's items that the customer may get now and that do not apply,
-// best lift first, each offer once.
+// best lift first (then offer id), each offer once with its best rule, at
+// most maxCrossSells checked.
 func (s *Service) crossSells(cat *offer.Catalog, in *offer.Input, res *offer.Result, x *model, cands []candidate) []candidate {
-	skip := make(map[string]bool, len(res.Offers)+len(cands))
-	for _, o := range res.Offers {
-		skip[o.ID] = true
+	type xsell struct {
+		offer, kind, item string // the offer, and the item of its best rule
+		lift              float64
 	}
-	for _, c := range cands {
-		skip[c.Offer] = true
+	taken := func(id string) bool { // applies, or is a nudge already
+		for i := range res.Offers {
+			if res.Offers[i].ID == id {
+				return true
+			}
+		}
+		for i := range cands {
+			if cands[i].Offer == id {
+				return true
+			}
+		}
+		return false
 	}
-	var found []candidate
-	add := func(key string) {
-		for _, r := range x.rules[key] {
-			if skip[r.Offer] {
+	better := func(lift float64, offer string, b *xsell) bool {
+		return lift > b.lift || lift == b.lift && offer < b.offer
+	}
+	// best is kept in order as the rules are read: each item's rules
+	// come lift high first, so most are turned away at the first compare.
+	best := make([]xsell, 0, maxCrossSells)
+	add := func(rules []decide.Rule, kind, item string) {
+		for k := range rules {
+			r := &rules[k]
+			if len(best) == maxCrossSells && !better(r.Lift, r.Offer, &best[maxCrossSells-1]) {
+				return // the rest of this item's rules are no better
+			}
+			at := slices.IndexFunc(best, func(b xsell) bool { return b.offer == r.Offer })
+			switch {
+			case at >= 0 && !better(r.Lift, r.Offer, &best[at]):
+				continue
+			case at >= 0:
+				best = slices.Delete(best, at, at+1) // placed again below, higher
+			case taken(r.Offer):
 				continue
 			}
-			if i := slices.IndexFunc(found, func(c candidate) bool { return c.Offer == r.Offer }); i >= 0 {
-				if r.Lift > found[i].lift {
-					found[i].lift, found[i].rule = r.Lift, key
-				}
-				continue
+			j := len(best)
+			for j > 0 && better(r.Lift, r.Offer, &best[j-1]) {
+				j--
 			}
-			found = append(found, candidate{Suggestion: protocol.Suggestion{Offer: r.Offer, Kind: protocol.SuggestCrossSell},
-				lift: r.Lift, rule: key})
+			if len(best) < maxCrossSells {
+				best = append(best, xsell{})
+			}
+			copy(best[j+1:], best[j:len(best)-1])
+			best[j] = xsell{r.Offer, kind, item, r.Lift}
 		}
 	}
 	for _, l := range in.Basket.Lines {
-		add(decide.ItemKey(decide.ItemSKU, l.SKU))
+		if rs := x.skus[l.SKU]; rs != nil {
+			add(rs, decide.ItemSKU, l.SKU)
+		}
 		if l.Category != "" {
-			add(decide.ItemKey(decide.ItemCategory, strings.ToLower(l.Category)))
+			c := strings.ToLower(l.Category)
+			if rs := x.categories[c]; rs != nil {
+				add(rs, decide.ItemCategory, c)
+			}
 		}
 	}
-	if len(found) == 0 {
+	if len(best) == 0 {
 		return cands
 	}
-	slices.SortFunc(found, func(a, b candidate) int {
-		if c := cmp.Compare(b.lift, a.lift); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Offer, b.Offer)
-	})
-	found = found[:min(len(found), maxCrossSells)]
-	ids := make([]string, len(found))
-	for i, c := range found {
-		ids[i] = c.Offer
+	ids := make([]string, len(best))
+	for i, f := range best {
+		ids[i] = f.offer
 	}
 	reach, err := cat.Reach(in, ids)
 	if err != nil {
 		return cands
 	}
 	for i, r := range reach {
-		if !r.Available {
-			continue
+		if r.Available {
+			f := best[i]
+			cands = append(cands, candidate{Suggestion: protocol.Suggestion{Offer: f.offer, Kind: protocol.SuggestCrossSell,
+				Text: r.Text, Missing: r.Missing}, lift: f.lift, item: f.item})
 		}
-		c := found[i]
-		c.Text, c.Missing = r.Text, r.Missing
-		cands = append(cands, c)
 	}
 	return cands
 }
@@ -311,8 +362,7 @@ func (s *Service) why(x *model, c *candidate, context string) string {
 		if c.Kind == protocol.SuggestNudge {
 			return "the basket nearly qualifies"
 		}
-		_, item, _ := strings.Cut(c.rule, ":")
-		return "bought with " + item + " " + strconv.FormatFloat(c.lift, 'f', 1, 64) + "x as often as by others"
+		return "bought with " + c.item + " " + strconv.FormatFloat(c.lift, 'f', 1, 64) + "x as often as by others"
 	}
 	a := x.arm(c.Offer, context)
 	if a == nil || a.Exposures < learningBelow {
@@ -341,11 +391,11 @@ func thousands(n int64) string {
 	return b.String()
 }
 
-// rng is the random source of one (transaction, offer) draw: seeded from
-// Decide.Seed, the store, the terminal, the transaction and the offer, so
-// that a run is reproducible and each draw is the same whatever else is a
-// candidate.
-func (s *Service) rng(terminal, txn, offerID string) *rand.Rand {
+// txnSeed and offerSeed seed the random source of one (transaction,
+// offer) draw: from Decide.Seed, the store, the terminal and the
+// transaction, and the offer, so that a run is reproducible and each draw
+// is the same whatever else is a candidate.
+func (s *Service) txnSeed(terminal, txn string) uint64 {
 	h := fnv.New64a()
 	var seed [8]byte
 	binary.BigEndian.PutUint64(seed[:], uint64(s.opts.Decide.Seed))
@@ -354,9 +404,13 @@ func (s *Service) rng(terminal, txn, offerID string) *rand.Rand {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
-	a := h.Sum64()
+	return h.Sum64()
+}
+
+func offerSeed(offerID string) uint64 {
+	h := fnv.New64a()
 	h.Write([]byte(offerID))
-	return rand.New(rand.NewPCG(a, h.Sum64()))
+	return h.Sum64()
 }
 
 // segmentOf is the segment of a basket's context: the taste of the

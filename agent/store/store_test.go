@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -220,5 +221,56 @@ func TestImpressionsRideWithACheckout(t *testing.T) {
 	}
 	if ev := events(t, s); len(ev) != 5 || ev[0].Kind != protocol.EventImpression || ev[4].Kind != protocol.EventImpression {
 		t.Fatalf("outbox %+v", ev)
+	}
+}
+
+// A checkout's decision rides in its checkout event, in the outbox, and is
+// there after the file is reopened.
+func TestCheckoutDecisionKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := checkout("t-1")
+	want := &protocol.Decision{Context: "taste:coffee|morning|all", Policy: protocol.PolicyLearned, Model: 4, Holdout: true,
+		Suggested: []protocol.Suggested{{Offer: "pastry-20", Kind: protocol.SuggestCrossSell}, {Offer: "coffee-2", Kind: protocol.SuggestNudge}}}
+	ck.Decision = want
+	if _, err := s.RecordCheckout("s001", ck, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path, Options{})
+	for _, e := range events(t, s) {
+		if e.Kind == protocol.EventCheckout {
+			if !reflect.DeepEqual(e.Checkout.Decision, want) {
+				t.Fatalf("decision %+v, want %+v", e.Checkout.Decision, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no checkout event")
+}
+
+// The suggestion model is kept with its floor, which never goes down.
+func TestModelKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc, rev, seq, err := s.Model(); err != nil || doc != nil || rev != 0 || seq != 0 {
+		t.Fatalf("a new store has model %q, floor %d/%d (%v)", doc, rev, seq, err)
+	}
+	if err := s.SaveModel(5, 50, []byte(`{"revision":5}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveModel(4, 60, []byte(`{"revision":4}`)); err != nil { // the caller's mistake: the floor holds
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path, Options{})
+	if doc, rev, seq, err := s.Model(); err != nil || string(doc) != `{"revision":4}` || rev != 5 || seq != 60 {
+		t.Fatalf("after reopening: model %q, floor %d/%d (%v)", doc, rev, seq, err)
 	}
 }

@@ -129,6 +129,9 @@ func (s *server) routes() []route {
 		{"GET", "/api/v1/reports/days", RoleAnalyst, s.dayReport},
 		{"GET", "/api/v1/discrepancies", RoleAnalyst, s.discrepancies},
 		{"GET", "/api/v1/reports/discrepancies", RoleAnalyst, s.discrepancyReport},
+		{"GET", "/api/v1/reports/uplift", RoleAnalyst, s.upliftReport},
+		{"GET", "/api/v1/reports/suggestions", RoleAnalyst, s.suggestionReport},
+		{"GET", "/api/v1/decide/model", RoleAnalyst, s.decideModel},
 		{"GET", "/api/v1/feed", RoleAnalyst, s.liveFeed},
 	}
 }

@@ -82,35 +82,29 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	}
 	items := offerItems(offers)
 
-	// Posteriors, and the group of each store.
+	// Posteriors, from the exposed suggestions.
 	halfLifeUS := float64(s.HalfLife.Microseconds())
 	type armKey struct{ offer, context string }
 	type counts struct{ exp, conv float64 }
 	arms := map[armKey]*counts{}
-	groupOf := map[string]string{}
-	err = db.EachDecision(ctx, from, until+1, func(d *store.Decision) error {
-		out.Decisions++
-		if g := d.Group(); g != "" {
-			groupOf[d.Store] = g
+	count := func(k armKey, w float64, converted bool) {
+		c := arms[k]
+		if c == nil {
+			c = &counts{}
+			arms[k] = c
 		}
-		if d.Holdout {
-			return nil
+		c.exp += w
+		if converted {
+			c.conv += w
 		}
-		w := math.Exp2(-float64(until-d.AtUS) / halfLifeUS)
-		for _, sg := range d.Suggested {
-			for _, k := range []armKey{{sg.Offer, d.Context}, {sg.Offer, decide.AllContexts}} {
-				c := arms[k]
-				if c == nil {
-					c = &counts{}
-					arms[k] = c
-				}
-				c.exp += w
-				if sg.Converted {
-					c.conv += w
-				}
-			}
+	}
+	err = db.EachExposure(ctx, from, until+1, func(x *store.Exposure) {
+		if x.Holdout {
+			return
 		}
-		return nil
+		w := math.Exp2(-float64(until-x.AtUS) / halfLifeUS)
+		count(armKey{x.Offer, x.Context}, w, x.Converted)
+		count(armKey{x.Offer, decide.AllContexts}, w, x.Converted)
 	})
 	if err != nil {
 		return nil, err
@@ -131,35 +125,46 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	}
 	// The pooled arms first, then by exposures: the bound cuts the
 	// context arms seen least, which are the nearest to their pooled arm.
-	sort.Slice(armList, func(i, j int) bool {
-		a, b := armList[i], armList[j]
-		if pa, pb := a.Context == decide.AllContexts, b.Context == decide.AllContexts; pa != pb {
-			return pa
-		}
-		if a.Exposures != b.Exposures {
-			return a.Exposures > b.Exposures
-		}
-		if a.Offer != b.Offer {
-			return a.Offer < b.Offer
-		}
-		return a.Context < b.Context
-	})
+	sortArmsByWeight(armList)
 	if len(armList) > MaxArms {
 		out.DroppedArms = len(armList) - MaxArms
 		armList = armList[:MaxArms]
 	}
 
+	// Rules, from every basket, each of its store's group: that of its
+	// decision, else that of the store's other checkouts.
 	m := newMiner(items, s)
+	groupOf := map[string]string{}    // context -> group
+	storeGroup := map[string]string{} // store -> group
+	type pending struct {
+		store string
+		items string
+	}
+	var unknown []pending
 	err = db.EachBasket(ctx, from, func(b *store.Basket) {
-		g := b.Group
-		if g == "" {
-			g = groupOf[b.Store]
+		out.Baskets++
+		if b.Context == "" {
+			unknown = append(unknown, pending{b.Store, b.Items})
+			return
+		}
+		out.Decisions++
+		g, ok := groupOf[b.Context]
+		if !ok {
+			if c, ok := decide.ParseContext(b.Context); ok {
+				g = c.Group
+			}
+			groupOf[b.Context] = g
+		}
+		if g != "" && storeGroup[b.Store] != g {
+			storeGroup[b.Store] = g
 		}
 		m.add(g, b.Items)
-		out.Baskets++
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range unknown {
+		m.add(storeGroup[p.store], p.items)
 	}
 	rules := m.rules()
 	if len(rules) > MaxRules {
@@ -171,6 +176,24 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	sortArms(armList)
 	out.Model.Rules, out.Model.Arms = rules, armList
 	return out, nil
+}
+
+// sortArmsByWeight puts the pooled arms first, then the arms of most
+// exposures.
+func sortArmsByWeight(a []decide.Arm) {
+	sort.Slice(a, func(i, j int) bool {
+		x, y := a[i], a[j]
+		if px, py := x.Context == decide.AllContexts, y.Context == decide.AllContexts; px != py {
+			return px
+		}
+		if x.Exposures != y.Exposures {
+			return x.Exposures > y.Exposures
+		}
+		if x.Offer != y.Offer {
+			return x.Offer < y.Offer
+		}
+		return x.Context < y.Context
+	})
 }
 
 func sortArms(a []decide.Arm) {

@@ -9,32 +9,32 @@ import (
 )
 
 // miner counts, per store group and over all stores (group ""), the
-// baskets holding each item, each offer's items, and both.
+// baskets holding each item, each offer's items, and both. Item keys are
+// numbered as they are first seen, so that counting is on integers.
 type miner struct {
 	s      Settings
-	offers []string            // offer ids, by index
-	own    []map[string]bool   // each offer's item keys
-	byItem map[string][]int32  // item key -> the offers it is an item of
-	groups map[string]*tallies // "" is every store
-	seen   []int32             // scratch: the last basket each offer was counted in
+	offers []string          // offer ids, by number
+	own    []map[int32]bool  // each offer's items, by item number
+	ids    map[string]int32  // item key -> number
+	keys   []string          // number -> item key
+	rule   []bool            // by item number: a rule may hang on it (a SKU or category)
+	byItem map[int32][]int32 // item number -> the offers it is an item of
+	groups map[string]*tallies
+	seen   []int32 // scratch: the last basket each offer was counted in
 	basket int32
 	in     []int32 // scratch: the offers a basket holds the items of
-}
-
-type pair struct {
-	item  string
-	offer int32
+	its    []int32 // scratch: a basket's item numbers
 }
 
 type tallies struct {
 	n      int64
-	items  map[string]int64
-	offers map[int32]int64
-	both   map[pair]int64
+	items  []int64          // by item number
+	offers []int64          // by offer number
+	both   map[uint64]int64 // item<<32 | offer
 }
 
 func newMiner(items map[string][]string, s Settings) *miner {
-	m := &miner{s: s, byItem: map[string][]int32{}, groups: map[string]*tallies{}}
+	m := &miner{s: s, ids: map[string]int32{}, byItem: map[int32][]int32{}, groups: map[string]*tallies{}}
 	ids := make([]string, 0, len(items))
 	for id := range items {
 		ids = append(ids, id)
@@ -42,10 +42,11 @@ func newMiner(items map[string][]string, s Settings) *miner {
 	sort.Strings(ids)
 	for i, id := range ids {
 		m.offers = append(m.offers, id)
-		own := map[string]bool{}
+		own := map[int32]bool{}
 		for _, k := range items[id] {
-			own[k] = true
-			m.byItem[k] = append(m.byItem[k], int32(i))
+			n := m.item(k)
+			own[n] = true
+			m.byItem[n] = append(m.byItem[n], int32(i))
 		}
 		m.own = append(m.own, own)
 	}
@@ -53,10 +54,22 @@ func newMiner(items map[string][]string, s Settings) *miner {
 	return m
 }
 
+// item returns the number of an item key, numbering it when new.
+func (m *miner) item(k string) int32 {
+	n, ok := m.ids[k]
+	if !ok {
+		n = int32(len(m.keys))
+		m.ids[k] = n
+		m.keys = append(m.keys, k)
+		m.rule = append(m.rule, !strings.HasPrefix(k, store.ItemBrand+":"))
+	}
+	return n
+}
+
 func (m *miner) tallies(group string) *tallies {
 	t := m.groups[group]
 	if t == nil {
-		t = &tallies{items: map[string]int64{}, offers: map[int32]int64{}, both: map[pair]int64{}}
+		t = &tallies{offers: make([]int64, len(m.offers)), both: map[uint64]int64{}}
 		m.groups[group] = t
 	}
 	return t
@@ -66,35 +79,41 @@ func (m *miner) tallies(group string) *tallies {
 // (store.ItemsOf).
 func (m *miner) add(group, items string) {
 	m.basket++
-	m.in = m.in[:0]
-	keys := store.SplitItems(items)
-	for _, k := range keys {
-		for _, o := range m.byItem[k] {
+	m.in, m.its = m.in[:0], m.its[:0]
+	for items != "" {
+		k, rest, _ := strings.Cut(items, "\n")
+		items = rest
+		n := m.item(k)
+		m.its = append(m.its, n)
+		for _, o := range m.byItem[n] {
 			if m.seen[o] != m.basket {
 				m.seen[o] = m.basket
 				m.in = append(m.in, o)
 			}
 		}
 	}
-	all := m.tallies("")
-	ts := []*tallies{all}
+	m.count(m.tallies(""))
 	if group != "" {
-		ts = append(ts, m.tallies(group))
+		m.count(m.tallies(group))
 	}
-	for _, t := range ts {
-		t.n++
-		for _, o := range m.in {
-			t.offers[o]++
+}
+
+func (m *miner) count(t *tallies) {
+	t.n++
+	for _, o := range m.in {
+		t.offers[o]++
+	}
+	if len(t.items) < len(m.keys) {
+		t.items = append(t.items, make([]int64, len(m.keys)-len(t.items))...)
+	}
+	for _, k := range m.its {
+		if !m.rule[k] {
+			continue // rules hang on SKUs and categories only
 		}
-		for _, k := range keys {
-			if strings.HasPrefix(k, store.ItemBrand+":") {
-				continue // rules hang on SKUs and categories only
-			}
-			t.items[k]++
-			for _, o := range m.in {
-				if !m.own[o][k] {
-					t.both[pair{k, o}]++
-				}
+		t.items[k]++
+		for _, o := range m.in {
+			if !m.own[o][k] {
+				t.both[uint64(k)<<32|uint64(o)]++
 			}
 		}
 	}
@@ -113,15 +132,16 @@ func (m *miner) rules() []decide.Rule {
 		if g != "" && (t.n == all.n || !decide.ValidGroup(g)) {
 			continue
 		}
-		perItem := map[string][]decide.Rule{}
+		perItem := map[int32][]decide.Rule{}
 		for p, both := range t.both {
-			nItem := t.items[p.item]
+			item, offer := int32(p>>32), int32(p&0xffffffff)
+			nItem := t.items[item]
 			if nItem < MinRuleBaskets {
 				continue
 			}
 			support := float64(both) / float64(t.n)
 			conf := float64(both) / float64(nItem)
-			base := float64(t.offers[p.offer]) / float64(t.n)
+			base := float64(t.offers[offer]) / float64(t.n)
 			if support < m.s.MinSupport || base == 0 {
 				continue
 			}
@@ -129,7 +149,7 @@ func (m *miner) rules() []decide.Rule {
 			if lift < m.s.MinLift {
 				continue
 			}
-			perItem[p.item] = append(perItem[p.item], decide.Rule{Group: g, If: p.item, Offer: m.offers[p.offer],
+			perItem[item] = append(perItem[item], decide.Rule{Group: g, If: m.keys[item], Offer: m.offers[offer],
 				Support: round(support), Confidence: round(conf), Lift: round(lift), N: nItem})
 		}
 		for _, rs := range perItem {

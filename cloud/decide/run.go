@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -150,13 +151,9 @@ func (l *Learner) publish(ctx context.Context, m *decide.Model) (int64, error) {
 		l.errs.WithLabelValues("learn").Inc()
 		return 0, err
 	}
-	hash := hashOf(m)
 	var prevRev int64
 	var prevSeq uint64
 	if last != nil {
-		if last.Hash == hash {
-			return 0, l.ensurePublished(ctx)
-		}
 		prevRev, prevSeq = last.Revision, last.Seq
 	}
 	now := l.o.Now()
@@ -165,14 +162,18 @@ func (l *Learner) publish(ctx context.Context, m *decide.Model) (int64, error) {
 		l.errs.WithLabelValues("learn").Inc()
 		return 0, err
 	}
-	doc, err := json.Marshal(m)
+	doc, cutRules, cutArms, err := fit(m, l.o.MaxBytes)
 	if err != nil {
+		l.errs.WithLabelValues("too_big").Inc()
 		return 0, err
 	}
-	if len(doc) > l.o.MaxBytes {
-		l.errs.WithLabelValues("too_big").Inc()
-		return 0, fmt.Errorf("%w: %d bytes, at most %d (%d rules, %d arms)", ErrTooBig, len(doc), l.o.MaxBytes,
-			len(m.Rules), len(m.Arms))
+	if cutRules+cutArms > 0 {
+		l.log.Warn("decide: model cut to fit one NATS message", "rules_cut", cutRules, "arms_cut", cutArms,
+			"bytes", len(doc))
+	}
+	hash := hashOf(m)
+	if last != nil && last.Hash == hash {
+		return 0, l.ensurePublished(ctx)
 	}
 	seq := max(prevSeq+1, uint64(now.UnixMilli()))
 	if err := l.o.DB.SaveModel(ctx, prevRev, &store.PublishedModel{Revision: m.Revision, Seq: seq, Hash: hash, Doc: doc}); err != nil {
@@ -185,6 +186,60 @@ func (l *Learner) publish(ctx context.Context, m *decide.Model) (int64, error) {
 	l.log.Info("decide: model published", "revision", m.Revision, "arms", len(m.Arms), "rules", len(m.Rules),
 		"bytes", len(doc), "data_until", m.DataUntil)
 	return m.Revision, nil
+}
+
+// fit returns m's JSON, cutting m until it is at most maxBytes: the rules
+// of lowest lift first, then the context arms of fewest exposures. The
+// pooled arms are never cut: a model that does not fit with them alone is
+// ErrTooBig.
+func fit(m *decide.Model, maxBytes int) (doc []byte, cutRules, cutArms int, err error) {
+	sorted := false
+	for {
+		doc, err = json.Marshal(m)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		excess := len(doc) - maxBytes
+		if excess <= 0 {
+			if sorted {
+				sortRules(m.Rules)
+				sortArms(m.Arms)
+			}
+			return doc, cutRules, cutArms, nil
+		}
+		if !sorted {
+			sort.SliceStable(m.Rules, func(i, j int) bool { return m.Rules[i].Lift > m.Rules[j].Lift })
+			sortArmsByWeight(m.Arms)
+			sorted = true
+		}
+		pooled := 0
+		for pooled < len(m.Arms) && m.Arms[pooled].Context == decide.AllContexts {
+			pooled++
+		}
+		switch {
+		case len(m.Rules) > 0:
+			n := cutCount(excess, jsonLen(m.Rules), len(m.Rules))
+			m.Rules, cutRules = m.Rules[:len(m.Rules)-n], cutRules+n
+		case len(m.Arms) > pooled:
+			n := min(cutCount(excess, jsonLen(m.Arms[pooled:]), len(m.Arms)-pooled), len(m.Arms)-pooled)
+			m.Arms, cutArms = m.Arms[:len(m.Arms)-n], cutArms+n
+		default:
+			return nil, 0, 0, fmt.Errorf("%w: %d bytes with its %d pooled arms alone, at most %d", ErrTooBig, len(doc),
+				pooled, maxBytes)
+		}
+	}
+}
+
+// cutCount is how many of n items of size bytes in all to cut for excess
+// bytes: at least one, and a little more than the average says.
+func cutCount(excess, size, n int) int {
+	per := max(size/max(n, 1), 1)
+	return min(n, excess/per+1)
+}
+
+func jsonLen(v any) int {
+	b, _ := json.Marshal(v)
+	return len(b)
 }
 
 // ensurePublished puts the last saved model in the bucket unless the

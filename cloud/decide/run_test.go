@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +218,59 @@ func TestLearnerRefusesOversized(t *testing.T) {
 	}
 	if _, err := db.LastModel(ctx); !errors.Is(err, store.ErrNoModel) {
 		t.Fatalf("an oversized model was saved: %v", err)
+	}
+}
+
+// TestFit: a model too big for one message loses its rules of lowest lift
+// first, then its context arms of fewest exposures, never a pooled arm.
+func TestFit(t *testing.T) {
+	build := func() *decide.Model {
+		m := &decide.Model{Version: decide.ModelVersion, Revision: 1, Holdout: 0.05}
+		for i := range 5 {
+			m.Arms = append(m.Arms, decide.Arm{Offer: fmt.Sprintf("o%d", i), Context: decide.AllContexts, Alpha: 1, Beta: 1})
+		}
+		for i := range 100 {
+			m.Arms = append(m.Arms, decide.Arm{Offer: fmt.Sprintf("o%d", i%5), Context: fmt.Sprintf("seg:s%d|morning|all", i),
+				Alpha: 2, Beta: 3, Exposures: float64(i), Conversions: 1})
+			m.Rules = append(m.Rules, decide.Rule{If: fmt.Sprintf("sku:SKU-%d", i), Offer: "o1", Support: 0.1,
+				Confidence: 0.5, Lift: 1 + float64(i)/10, N: 30})
+		}
+		sortArms(m.Arms)
+		sortRules(m.Rules)
+		return m
+	}
+	full, _ := json.Marshal(build())
+
+	m := build()
+	doc, cutRules, cutArms, err := fit(m, len(full)-2000)
+	if err != nil || len(doc) > len(full)-2000 || cutRules == 0 || cutArms != 0 {
+		t.Fatalf("cut %d rules, %d arms to %d bytes of %d (%v)", cutRules, cutArms, len(doc), len(full), err)
+	}
+	for _, r := range m.Rules {
+		if r.Lift < 1+float64(cutRules)/10-1e-9 {
+			t.Errorf("kept rule %+v, of lower lift than one cut", r)
+		}
+	}
+	m = build()
+	doc, cutRules, cutArms, err = fit(m, len(full)/3)
+	if err != nil || len(doc) > len(full)/3 || cutRules != 100 || cutArms == 0 {
+		t.Fatalf("cut %d rules, %d arms to %d bytes (%v)", cutRules, cutArms, len(doc), err)
+	}
+	pooled := 0
+	for _, a := range m.Arms {
+		if a.Context == decide.AllContexts {
+			pooled++
+		} else if a.Exposures < float64(cutArms) {
+			t.Errorf("kept arm %+v, of fewer exposures than one cut", a)
+		}
+	}
+	if pooled != 5 {
+		t.Errorf("%d pooled arms kept, want 5", pooled)
+	}
+	if got, err := decide.ParseModel(doc); err != nil || len(got.Arms) != len(m.Arms) {
+		t.Fatalf("the cut model: %v", err)
+	}
+	if _, _, _, err := fit(build(), 300); !errors.Is(err, ErrTooBig) {
+		t.Fatalf("pooled arms alone too big: %v", err)
 	}
 }

@@ -48,24 +48,19 @@ func SplitItems(s string) []string {
 type Basket struct {
 	AtUS  int64
 	Store string
-	// Group is the store group of its decision's context; "" when the
-	// checkout has no decision.
-	Group string
-	Items string // ItemsOf its lines
+	// Context is its decision's context; "" when the checkout has none.
+	Context string
+	Items   string // ItemsOf its lines
 }
 
 // EachBasket calls fn with each checkout at or after fromUS (unix
-// microseconds), in no particular order.
+// microseconds), in no particular order. The Basket passed is reused
+// between calls.
 func (db *DB) EachBasket(ctx context.Context, fromUS int64, fn func(*Basket)) error {
 	var b Basket
-	var dctx string
 	err := db.each(ctx, func(r rows) error {
-		if err := r.Scan(&b.AtUS, &b.Store, &dctx, &b.Items); err != nil {
+		if err := r.Scan(&b.AtUS, &b.Store, &b.Context, &b.Items); err != nil {
 			return err
-		}
-		b.Group = ""
-		if c, ok := decide.ParseContext(dctx); ok {
-			b.Group = c.Group
 		}
 		fn(&b)
 		return nil
@@ -224,34 +219,64 @@ func (db *DB) SaveModel(ctx context.Context, prevRevision int64, m *PublishedMod
 		return fmt.Errorf("save model: revision %d must be above %d", m.Revision, prevRevision)
 	}
 	err := db.be.write(ctx, func(t tx) error {
-		var cur int64
-		r, err := t.query(ctx, "SELECT revision FROM decide_model WHERE id = 1")
+		// The write itself checks the revision it replaces, so that two
+		// HQ replicas saving at once cannot both win.
+		q, args := "INSERT INTO decide_model (id, revision, seq, hash, doc) VALUES (1, $1, $2, $3, $4) "+
+			"ON CONFLICT (id) DO NOTHING RETURNING revision", []any{m.Revision, int64(m.Seq), m.Hash, string(m.Doc)}
+		if prevRevision > 0 {
+			q, args = "UPDATE decide_model SET revision = $1, seq = $2, hash = $3, doc = $4 WHERE id = 1 AND revision = $5 "+
+				"RETURNING revision", append(args, prevRevision)
+		}
+		r, err := t.query(ctx, q, args...)
 		if err != nil {
 			return err
 		}
-		found := r.Next()
-		if found {
-			err = r.Scan(&cur)
-		}
-		if err == nil {
-			err = r.Err()
-		}
+		saved := r.Next()
 		r.Close()
-		if err != nil {
+		if err := r.Err(); err != nil {
 			return err
 		}
-		if cur != prevRevision {
+		if !saved {
 			return ErrModelRace
 		}
-		if !found {
-			return t.exec(ctx, "INSERT INTO decide_model (id, revision, seq, hash, doc) VALUES (1, $1, $2, $3, $4)",
-				m.Revision, int64(m.Seq), m.Hash, string(m.Doc))
-		}
-		return t.exec(ctx, "UPDATE decide_model SET revision = $1, seq = $2, hash = $3, doc = $4 WHERE id = 1",
-			m.Revision, int64(m.Seq), m.Hash, string(m.Doc))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("save model: %w", err)
+	}
+	return nil
+}
+
+// Exposure is one suggestion of a stored decision, as learning sees it.
+type Exposure struct {
+	AtUS      int64
+	Context   string
+	Offer     string
+	Holdout   bool
+	Converted bool
+}
+
+// EachExposure calls fn with each suggestion of the checkouts in [fromUS,
+// toUS), in no particular order. The Exposure passed is reused between
+// calls.
+func (db *DB) EachExposure(ctx context.Context, fromUS, toUS int64, fn func(*Exposure)) error {
+	var x Exposure
+	var holdout, conv int64
+	err := db.each(ctx, func(r rows) error {
+		if err := r.Scan(&x.AtUS, &x.Context, &x.Offer, &holdout, &conv); err != nil {
+			return err
+		}
+		x.Holdout, x.Converted = holdout != 0, conv != 0
+		fn(&x)
+		return nil
+	}, `SELECT c.at_us, c.decision_context, s.offer, c.decision_holdout,
+			CASE WHEN EXISTS (SELECT 1 FROM redemptions r
+				WHERE r.store = c.store AND r.terminal = c.terminal AND r.txn = c.txn AND r.offer = s.offer)
+				THEN 1 ELSE 0 END
+		FROM suggestions s JOIN checkouts c ON c.id = s.checkout
+		WHERE c.at_us >= $1 AND c.at_us < $2`, fromUS, toUS)
+	if err != nil {
+		return fmt.Errorf("exposures: %w", err)
 	}
 	return nil
 }

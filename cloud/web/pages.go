@@ -18,6 +18,7 @@ const (
 	pageEditor    = "editor"
 	pageStores    = "stores"
 	pageFeed      = "feed"
+	pageSuggest   = "suggestions"
 	pageForbidden = "forbidden"
 	pageError     = "error"
 )
@@ -37,6 +38,7 @@ var pageInfo = map[string]page{
 	pageEditor:    {title: "Offer editor", nav: pageOffers, script: "editor.js"},
 	pageStores:    {title: "Stores", nav: pageStores, script: "stores.js"},
 	pageFeed:      {title: "Live feed", nav: pageFeed, script: "feed-page.js"},
+	pageSuggest:   {title: "Suggestions", nav: pageSuggest, script: "suggestions.js"},
 	pageForbidden: {title: "Not allowed"},
 	pageError:     {title: "Error"},
 }

@@ -55,6 +55,7 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /offers/{id}/edit", d.page(pageEditor, true))
 	mux.Handle("GET /stores", d.page(pageStores, false))
 	mux.Handle("GET /feed", d.page(pageFeed, false))
+	mux.Handle("GET /suggestions", d.page(pageSuggest, false))
 	mux.HandleFunc("/", d.notFound)
 
 	// Login and logout are the only forms; the browser's Sec-Fetch-Site

@@ -225,6 +225,8 @@ func TestPagesByRole(t *testing.T) {
 		{"/offers/Not%20An%20Id/edit", http.StatusNotFound, []string{`id="error"`}, nil},
 		{"/stores", http.StatusOK, []string{`id="stores-table"`, "/static/js/stores.js"}, nil},
 		{"/feed", http.StatusOK, []string{`id="feed-list"`, "/static/js/feed-page.js"}, nil},
+		{"/suggestions", http.StatusOK, []string{`id="suggestions-table"`, `id="overall-verdict"`, `id="chart-exposures"`,
+			`id="nav-suggestions" aria-current="page"`, "/static/js/suggestions.js"}, nil},
 		{"/nowhere", http.StatusNotFound, []string{`id="error"`, "There is no page here"}, nil},
 		{"/offers/new/extra", http.StatusNotFound, nil, nil},
 	}
@@ -236,6 +238,7 @@ func TestPagesByRole(t *testing.T) {
 		{"/offers/spend-3000-300/edit", http.StatusForbidden, []string{`id="forbidden"`}, []string{`id="editor"`}},
 		{"/stores", http.StatusOK, []string{`id="stores-table"`}, nil},
 		{"/feed", http.StatusOK, []string{`id="feed-list"`}, nil},
+		{"/suggestions", http.StatusOK, []string{`id="suggestions-table"`}, nil},
 	}
 	for _, tc := range []struct {
 		role, token string

@@ -109,6 +109,13 @@ type hq struct {
 // newHQ configures a posoffer-cloud over a new data dir and starts it.
 func newHQ(t *testing.T, extra string) *hq {
 	t.Helper()
+	return newHQWith(t, extra, "")
+}
+
+// newHQWith is newHQ with more top-level configuration, such as a decide:
+// section.
+func newHQWith(t *testing.T, extra, top string) *hq {
+	t.Helper()
 	h := &hq{dir: t.TempDir(), http: freePort(t), logs: &bytes.Buffer{}}
 	natsCfg := ""
 	if url := os.Getenv("POSOFFER_TEST_NATS_URL"); url != "" {
@@ -123,8 +130,8 @@ func newHQ(t *testing.T, extra string) *hq {
 		h.dsn = pgSchema(t, dsn)
 	}
 	h.config = filepath.Join(h.dir, "cloud.yaml")
-	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {%s%s}\ndb: '%s'\ncatalog_signing_key_file: %s\n",
-		filepath.Join(h.dir, "data"), h.http, natsCfg, extra, h.dsn, signingKeyFile)
+	cfg := fmt.Sprintf("version: 1\ndata_dir: %s\nhttp: {listen: '%s'}\nnats: {%s%s}\ndb: '%s'\ncatalog_signing_key_file: %s\n%s",
+		filepath.Join(h.dir, "data"), h.http, natsCfg, extra, h.dsn, signingKeyFile, top)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
