@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -104,12 +104,7 @@ func (h *hqClient) waitModel(ctx context.Context, until time.Time, timeout time.
 	var last error
 	for {
 		var got model
-		code, err := h.do(ctx, http.MethodGet, "/api/v1/decide/model", nil, &got)
-		if code == 404 && os.Getenv("SIMHACK") != "" {
-			pause(ctx, 2*time.Second)
-			rev, _ := h.agentRevision(ctx)
-			return rev, nil
-		}
+		_, err := h.do(ctx, http.MethodGet, "/api/v1/decide/model?limit=1", nil, &got)
 		if err == nil && !got.DataUntil.Before(until) {
 			m = got
 			break
@@ -164,22 +159,20 @@ func (h *hqClient) agentRevision(ctx context.Context) (int64, error) {
 	return 0, fmt.Errorf("no posoffer_decide_model_revision in %s", h.metrics)
 }
 
-// uplift fills in what HQ measured: its overall conversion uplift and 95%
-// interval.
-func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary) error {
+// uplift fills in what HQ measured over the simulated days, from to to:
+// its overall conversion uplift, its 95% interval and its verdict.
+func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary, from, to time.Time) error {
 	var rep upliftReport
-	if _, err := h.do(ctx, http.MethodGet, "/api/v1/reports/uplift", nil, &rep); err != nil {
+	q := url.Values{"from": {from.UTC().Format(time.RFC3339)}, "to": {to.UTC().Format(time.RFC3339)}}
+	if _, err := h.do(ctx, http.MethodGet, "/api/v1/reports/uplift?"+q.Encode(), nil, &rep); err != nil {
 		return err
 	}
 	c := rep.Overall.Conversion
-	sum.HQSays = c.Note
-	if c.Uplift != nil {
-		sum.UpliftMeasured = c.Uplift
-	}
-	if len(c.CI) == 2 && c.CI[0] != nil && c.CI[1] != nil {
-		sum.UpliftCI = c.CI
-		sum.UpliftInCI = *c.CI[0] <= sum.UpliftTrue && sum.UpliftTrue <= *c.CI[1]
-	}
+	sum.HQExposed, sum.HQHeldOut = rep.Overall.Exposed, rep.Overall.HeldOut
+	sum.HQSays = c.Verdict
+	sum.UpliftMeasured = &c.Difference
+	sum.UpliftCI = []*float64{&c.CI[0], &c.CI[1]}
+	sum.UpliftInCI = c.CI[0] <= sum.UpliftTrue && sum.UpliftTrue <= c.CI[1]
 	return nil
 }
 
@@ -187,10 +180,12 @@ func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary) error {
 // reads.
 type upliftReport struct {
 	Overall struct {
+		Exposed    int64 `json:"exposed"`
+		HeldOut    int64 `json:"held_out"`
 		Conversion struct {
-			Uplift *float64   `json:"uplift"`
-			CI     []*float64 `json:"ci"`
-			Note   string     `json:"note"`
+			Difference float64    `json:"difference"`
+			CI         [2]float64 `json:"ci"`
+			Verdict    string     `json:"verdict"`
 		} `json:"conversion"`
 	} `json:"overall"`
 }

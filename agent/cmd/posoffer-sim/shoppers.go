@@ -222,7 +222,7 @@ func simulate(ctx context.Context, c *shoppersCfg, w *shopsim.World, logw io.Wri
 	}
 	sum := &shopsim.Summary{Seed: c.seed, Days: c.days, Shoppers: c.shoppers, ShiftDay: w.ShiftDay()}
 	st.Summarize(sum)
-	if err := hq.uplift(ctx, sum); err != nil {
+	if err := hq.uplift(ctx, sum, c.start, c.start.AddDate(0, 0, c.days+1)); err != nil {
 		// The shoppers' figures stand without HQ's.
 		sum.HQSays = "no uplift report: " + err.Error()
 	}

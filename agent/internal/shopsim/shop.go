@@ -69,6 +69,9 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 	t.UpliftKnown = !reply.Holdout || len(reply.Suggestions) > 0
 	for round := 1; ; round++ {
 		var wants []string
+		if len(reply.Candidates) > 0 && k > 0 {
+			t.Decided = true
+		}
 		for _, c := range reply.Candidates {
 			if !considered[c.Offer] {
 				considered[c.Offer] = true

@@ -67,6 +67,10 @@ type Txn struct {
 	// would-be suggestions the agent did not report.
 	Uplift      float64
 	UpliftKnown bool
+	// Decided: the agent chose suggestions in the transaction (shown, or
+	// held out, would-be), so its checkout carries a decision, which is
+	// what HQ's uplift counts.
+	Decided bool
 	// Candidates is how many suggestions the agent could have made.
 	Candidates int
 }
@@ -110,7 +114,7 @@ func (s *Stats) Add(t Txn) {
 	}
 	d := s.days[t.Day-1]
 	d.n++
-	if t.UpliftKnown {
+	if t.UpliftKnown && t.Decided {
 		s.lift.Add(t.Uplift)
 	}
 	if t.Holdout {
@@ -172,15 +176,19 @@ type Summary struct {
 	Choosing          float64 `json:"choosing"`
 	LearnedOverOracle float64 `json:"learned_over_oracle"`
 	LearnedOverFixed  float64 `json:"learned_over_fixed"`
-	// UpliftTrue is the mean true uplift per transaction; UpliftMeasured
-	// and UpliftCI are HQ's overall conversion uplift and its 95%
-	// interval (null when HQ says there is too little data).
+	// UpliftTrue is the mean true uplift per transaction with a decision
+	// (HQ's unit); UpliftMeasured and UpliftCI are HQ's overall conversion
+	// uplift and its 95% interval (null without HQ's report).
 	UpliftTrue     float64    `json:"uplift_true"`
 	UpliftMeasured *float64   `json:"uplift_measured"`
 	UpliftCI       []*float64 `json:"uplift_ci"`
 	UpliftInCI     bool       `json:"uplift_true_in_ci"`
-	HQSays         string     `json:"hq_says,omitempty"`
-	PerDay         []Day      `json:"per_day"`
+	// HQSays is HQ's verdict; HQExposed and HQHeldOut the transactions
+	// with a decision HQ compared.
+	HQSays    string `json:"hq_says,omitempty"`
+	HQExposed int64  `json:"hq_exposed"`
+	HQHeldOut int64  `json:"hq_held_out"`
+	PerDay    []Day  `json:"per_day"`
 }
 
 // Summarize fills the figures of s into sum.
