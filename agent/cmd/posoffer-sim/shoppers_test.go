@@ -82,6 +82,7 @@ func TestShoppersLearn(t *testing.T) {
 		UpliftTrue     *float64   `json:"uplift_true"`
 		UpliftMeasured *float64   `json:"uplift_measured"`
 		UpliftCI       []*float64 `json:"uplift_ci"`
+		HQExposed      int        `json:"hq_exposed"`
 		PerDay         []struct {
 			Transactions int `json:"transactions"`
 		} `json:"per_day"`
@@ -95,6 +96,8 @@ func TestShoppersLearn(t *testing.T) {
 		t.Fatalf("fields missing: %s", lines[len(lines)-1])
 	case res.Transactions != 1200 || len(res.PerDay) != 10 || res.PerDay[9].Transactions != 120:
 		t.Errorf("%d transactions over %d days, want 1200 over 10", res.Transactions, len(res.PerDay))
+	case res.UpliftMeasured == nil || res.UpliftCI[0] == nil || res.HQExposed == 0:
+		t.Errorf("no uplift from HQ: %s", lines[len(lines)-1])
 	case *res.Oracle < *res.Learned || *res.Oracle < *res.Fixed:
 		t.Errorf("the oracle (%.3f) is beaten: learned %.3f, fixed %.3f", *res.Oracle, *res.Learned, *res.Fixed)
 	case *res.Learned <= *res.Fixed:
