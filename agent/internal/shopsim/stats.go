@@ -156,13 +156,15 @@ func (s *Stats) Days() []Day {
 
 // Summary is a run's result, as posoffer-sim shoppers --json prints it.
 type Summary struct {
-	Seed         uint64 `json:"seed"`
-	Days         int    `json:"days"`
-	Shoppers     int    `json:"shoppers"`
-	ShiftDay     int    `json:"shift_day"`
-	Transactions int    `json:"transactions"`
-	Exposed      int    `json:"exposed"`
-	HeldOut      int    `json:"held_out"`
+	Seed     uint64 `json:"seed"`
+	Days     int    `json:"days"`
+	Shoppers int    `json:"shoppers"`
+	ShiftDay int    `json:"shift_day"`
+	// Warmup is the first days, left out of the uptakes.
+	Warmup       int `json:"warmup_days"`
+	Transactions int `json:"transactions"`
+	Exposed      int `json:"exposed"`
+	HeldOut      int `json:"held_out"`
 	// Uptakes are expected conversions per exposed transaction after the
 	// warm-up week.
 	UptakeLearned      float64 `json:"uptake_learned"`
@@ -193,7 +195,7 @@ type Summary struct {
 
 // Summarize fills the figures of s into sum.
 func (s *Stats) Summarize(sum *Summary) {
-	sum.Exposed, sum.HeldOut = s.exposed, s.held
+	sum.Exposed, sum.HeldOut, sum.Warmup = s.exposed, s.held, s.Warmup
 	sum.Transactions = s.exposed + s.held
 	sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle = s.learned.Value(), s.fixed.Value(), s.oracle.Value()
 	sum.ConversionsLearned = s.conv.Value()
@@ -223,8 +225,12 @@ func (sum *Summary) Table(w io.Writer) {
 		fmt.Fprintf(w, "%4d %6d %5d %8.3f %8.3f %8.3f %8.3f %8.3f%s\n",
 			d.Day, d.Transactions, d.Held, d.Learned, d.Fixed, d.Oracle, d.Regret, d.Converted, mark)
 	}
-	fmt.Fprintf(w, "\nafter day 7, per exposed transaction: learned %.3f, fixed %.3f, oracle %.3f (learned/oracle %.1f%%, learned/fixed %+.1f%%); realized conversions %.3f\n",
-		sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle, 100*sum.LearnedOverOracle, 100*(sum.LearnedOverFixed-1), sum.ConversionsLearned)
+	if len(sum.PerDay) <= sum.Warmup {
+		fmt.Fprintf(w, "\nno day after the first %d: the uptakes need --days %d or more\n", sum.Warmup, sum.Warmup+1)
+	} else {
+		fmt.Fprintf(w, "\nafter day %d, per exposed transaction: learned %.3f, fixed %.3f, oracle %.3f (learned/oracle %.1f%%, learned/fixed %+.1f%%); realized conversions %.3f\n",
+			sum.Warmup, sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle, 100*sum.LearnedOverOracle, 100*(sum.LearnedOverFixed-1), sum.ConversionsLearned)
+	}
 	fmt.Fprintf(w, "candidates per transaction %.2f; more candidates than suggestions in %.1f%% of transactions\n", sum.Candidates, 100*sum.Choosing)
 	fmt.Fprintf(w, "uplift per transaction: true %.4f", sum.UpliftTrue)
 	if sum.UpliftMeasured != nil {

@@ -114,3 +114,33 @@ func TestLoadBadCatalog(t *testing.T) {
 		t.Errorf("missing population file: %v", err)
 	}
 }
+
+func TestResize(t *testing.T) {
+	for _, n := range []int{1, 2, 4, 7} {
+		w := Builtin()
+		w.Resize(n, 3)
+		if got := len(w.Population.Segments); got != n {
+			t.Fatalf("Resize(%d): %d segments", n, got)
+		}
+		total := 0.0
+		for _, s := range w.Population.Segments {
+			total += s.Share
+			if len(s.Buys) == 0 {
+				t.Errorf("Resize(%d): segment %s buys nothing", n, s.ID)
+			}
+			for id, p := range s.Take {
+				if w.Catalog.Offer(id) == nil || !unit(p.Default) {
+					t.Errorf("Resize(%d): segment %s takes %s with %+v", n, s.ID, id, p)
+				}
+			}
+		}
+		if !near(total, 1) {
+			t.Errorf("Resize(%d): shares add up to %g", n, total)
+		}
+		for id := range w.Population.Shift.Segments {
+			if w.Segment(id) == nil {
+				t.Errorf("Resize(%d): the shift names segment %s, which is gone", n, id)
+			}
+		}
+	}
+}
