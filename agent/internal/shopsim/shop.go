@@ -65,7 +65,6 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 
 	considered := map[string]bool{} // candidates whose baseline was drawn
 	shown := map[string]bool{}      // suggestions shown (held out: reported would-be ones)
-	var order []string
 	t.UpliftKnown = !reply.Holdout || len(reply.Suggestions) > 0
 	for round := 1; ; round++ {
 		var wants []string
@@ -85,7 +84,6 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 				continue
 			}
 			shown[s.Offer] = true
-			order = append(order, s.Offer)
 			t.Uplift += conv(s.Offer) - base(s.Offer)
 			if !reply.Holdout && !slices.Contains(wants, s.Offer) && r.Float64() < w.Take(seg, s.Offer, daypart, v.Day) {
 				wants = append(wants, s.Offer)
