@@ -129,6 +129,7 @@ func (u *Uplink) applyModel(value []byte) {
 	if u.opts.ApplyModel != nil {
 		u.opts.ApplyModel(m)
 	}
+	u.modelRejected.Store(nil)
 	u.log.Info("suggestion model from hq applied", "revision", m.Revision, "rules", len(m.Rules), "arms", len(m.Arms))
 }
 
@@ -136,5 +137,16 @@ func (u *Uplink) applyModel(value []byte) {
 // stays.
 func (u *Uplink) refuseModel(reason string, revision int64, err error) {
 	u.modelRefused.WithLabelValues(reason).Inc()
+	msg := fmt.Sprintf("suggestion model from hq refused (%s): %v", reason, err)
+	u.modelRejected.Store(&msg)
 	u.log.Error("suggestion model from hq refused; keeping the model in use", "reason", reason, "revision", revision, "err", err)
+}
+
+// ModelRejected returns why the last suggestion model from HQ was refused,
+// or "" when the last one was applied (or none came).
+func (u *Uplink) ModelRejected() string {
+	if p := u.modelRejected.Load(); p != nil {
+		return *p
+	}
+	return ""
 }

@@ -187,12 +187,18 @@ func TestModelSignedRefusedAndKept(t *testing.T) {
 		if got := b.last(); got != 5 {
 			t.Fatalf("after a %s model the agent applied %d, want 5 kept", c.reason, got)
 		}
+		if r := b.up.ModelRejected(); !strings.Contains(r, "("+c.reason+")") {
+			t.Errorf("after a %s model: ModelRejected() = %q", c.reason, r)
+		}
 	}
 	if n := strings.Count(b.log.String(), "suggestion model from hq refused"); n != 5 {
 		t.Errorf("%d refusals logged for 5 refused values:\n%s", n, b.log)
 	}
 	b.put(b.signed(6))
 	b.waitFor("model 6 applied", func() bool { return b.last() == 6 })
+	if r := b.up.ModelRejected(); r != "" {
+		t.Errorf("after model 6 was applied: ModelRejected() = %q", r)
+	}
 
 	// Restarted, the floor is still 6: HQ's model 5 put back is refused.
 	b.up.Close()

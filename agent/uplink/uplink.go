@@ -98,8 +98,9 @@ type Uplink struct {
 	failures  prometheus.Counter
 	refused   *prometheus.CounterVec // catalogs from HQ refused, by reason
 
-	modelRefused *prometheus.CounterVec // suggestion models from HQ refused, by reason
-	modelSeen    uint64                 // KV revision of the model value last handled (the model watch only)
+	modelRefused  *prometheus.CounterVec // suggestion models from HQ refused, by reason
+	modelRejected atomic.Pointer[string] // why the last one was refused
+	modelSeen     uint64                 // KV revision of the model value last handled (the model watch only)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	cloudstore "github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/store/storetest"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 	"github.com/posoffer/posoffer/protocol/offer"
 )
 
@@ -24,7 +26,8 @@ const catalog = `{"version":1,"revision":1,
  "offers":[
   {"id":"a","status":"active","reward":{"type":"percent_off","percent":10}},
   {"id":"b","status":"active","reward":{"type":"amount_off","amount":100}},
-  {"id":"c","status":"active","reward":{"type":"points","points":10}}]}`
+  {"id":"c","status":"active","reward":{"type":"points","points":10}},
+  {"id":"pastry-20","status":"active","reward":{"type":"percent_off","percent":20,"target":{"categories":["pastry"]}}}]}`
 
 var offerIDs = []string{"a", "b", "c"}
 
@@ -229,6 +232,52 @@ func TestAgentEventsStoreAtHQ(t *testing.T) {
 				if res, err := db.WriteEvents(context.Background(), []*protocol.Event{e}); err != nil || res.Added != 0 {
 					t.Fatalf("rewrite %s: %+v %v", e.ID, res, err)
 				}
+			}
+		})
+	}
+}
+
+// TestAgentDecisionStoresAtHQ: a checkout whose transaction had
+// suggestions, held out or not, carries its decision, and HQ's store takes
+// the event.
+func TestAgentDecisionStoresAtHQ(t *testing.T) {
+	a := newAgent(t)
+	for _, holdout := range []float64{0, 0.5} {
+		a.svc.SetModel(&decide.Model{Version: decide.ModelVersion, Revision: 2, Holdout: holdout,
+			Rules: []decide.Rule{{If: "category:coffee", Offer: "pastry-20", Support: 0.1, Confidence: 0.3, Lift: 2, N: 50}}})
+		for i := range 10 {
+			txn := fmt.Sprintf("d-%g-%d", holdout, i)
+			basket := `{"v":1,"type":"basket","id":"b-` + txn + `","txn":"` + txn + `","lines":[{"sku":"COF-001","qty":2,"price":350,"category":"coffee"}]}`
+			if r := a.svc.Handle(context.Background(), "t01", []byte(basket)); r.Type != protocol.TypeOffers {
+				t.Fatalf("basket: %+v", r)
+			}
+			if r := a.svc.Handle(context.Background(), "t01", checkoutJSON(t, txn, func(m map[string]any) { delete(m, "customer") })); r.Type != protocol.TypeAck {
+				t.Fatalf("checkout: %+v", r)
+			}
+		}
+	}
+	events := hqAccepts(t, a.take(t))
+	decisions := 0
+	for _, e := range events {
+		if e.Kind == protocol.EventCheckout {
+			if d := e.Checkout.Decision; d == nil || len(d.Suggested) != 1 || d.Suggested[0].Offer != "pastry-20" {
+				t.Fatalf("checkout %s: decision %+v", e.Txn, d)
+			}
+			decisions++
+		}
+	}
+	if decisions != 20 {
+		t.Fatalf("%d checkouts with a decision, want 20", decisions)
+	}
+	for name, dsn := range hqDatabases(t) {
+		t.Run(name, func(t *testing.T) {
+			db, err := cloudstore.Open(context.Background(), dsn, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if res, err := db.WriteEvents(context.Background(), events); err != nil || res.Added != len(events) {
+				t.Fatalf("HQ's store took %+v of %d events: %v", res, len(events), err)
 			}
 		})
 	}

@@ -1,6 +1,8 @@
 package decide
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -36,8 +38,11 @@ func TestHoldoutStableAndShared(t *testing.T) {
 	in := 0
 	for i := range 100_000 {
 		id := HoldoutID("k"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+string(rune('a'+i/26%26))+string(rune('a'+i/676%26)), "s001", "t01", "x")
-		if InHoldout(id, share) != InHoldout(id, share) {
-			t.Fatal("membership changed")
+		// The documented hash, computed here on its own: the same id is
+		// held out by every agent and HQ, whatever their build.
+		h := sha256.Sum256([]byte("posoffer holdout v1\x00" + id))
+		if want := float64(binary.BigEndian.Uint64(h[:8])>>11)/(1<<53) < share; InHoldout(id, share) != want {
+			t.Fatalf("%s: held out %v, the documented hash says %v", id, !want, want)
 		}
 		if InHoldout(id, share) {
 			in++

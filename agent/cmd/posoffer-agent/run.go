@@ -243,7 +243,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		st := status{Store: cfg.Store, MQTT: connected.Load(), Serial: []serial.Status{}, Alarms: storeAlarms(db)}
 		if up != nil {
-			st.HQ = &hqStatus{Connected: up.Connected(), CatalogRejected: up.Rejected()}
+			st.HQ = &hqStatus{Connected: up.Connected(), CatalogRejected: up.Rejected(), ModelRejected: up.ModelRejected()}
 		}
 		if ob, err := db.Outbox(); err == nil {
 			st.Outbox = outboxStatus{Depth: ob.Depth, Dropped: ob.Dropped, Full: ob.Full}
@@ -253,6 +253,9 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 		}
 		if c := svc.Catalog(); c != nil {
 			st.Catalog = c.Revision
+		}
+		if m := svc.Model(); m != nil {
+			st.Model = m.Revision
 		}
 		for _, l := range lines {
 			st.Serial = append(st.Serial, l.Status())
@@ -293,6 +296,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 type status struct {
 	Store   string          `json:"store"`
 	Catalog int64           `json:"catalog"`
+	Model   int64           `json:"decide_model"` // the suggestion model's revision; 0: none
 	MQTT    bool            `json:"mqtt_connected"`
 	Serial  []serial.Status `json:"serial"`
 	HQ      *hqStatus       `json:"hq,omitempty"` // nil: a store without a cloud
@@ -303,6 +307,7 @@ type status struct {
 type hqStatus struct {
 	Connected       bool   `json:"connected"`
 	CatalogRejected string `json:"catalog_rejected,omitempty"` // why HQ's last catalog was refused
+	ModelRejected   string `json:"model_rejected,omitempty"`   // why HQ's last suggestion model was refused
 }
 
 type outboxStatus struct {
