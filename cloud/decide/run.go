@@ -176,7 +176,14 @@ func (l *Learner) publish(ctx context.Context, m *decide.Model) (int64, error) {
 		return 0, l.ensurePublished(ctx)
 	}
 	seq := max(prevSeq+1, uint64(now.UnixMilli()))
-	if err := l.o.DB.SaveModel(ctx, prevRev, &store.PublishedModel{Revision: m.Revision, Seq: seq, Hash: hash, Doc: doc}); err != nil {
+	err = l.o.DB.SaveModel(ctx, prevRev, &store.PublishedModel{Revision: m.Revision, Seq: seq, Hash: hash, Doc: doc})
+	if errors.Is(err, store.ErrModelRace) {
+		// Another HQ replica saved a model meanwhile: it publishes it,
+		// and the next step compares against it.
+		l.log.Info("decide: another replica saved a model first", "revision", m.Revision)
+		return 0, l.ensurePublished(ctx)
+	}
+	if err != nil {
 		l.errs.WithLabelValues("learn").Inc()
 		return 0, err
 	}

@@ -274,3 +274,37 @@ func TestFit(t *testing.T) {
 		t.Fatalf("pooled arms alone too big: %v", err)
 	}
 }
+
+// TestReplicasPublishOneModel: two HQ replicas' learners on one database
+// step at once; neither fails, and the bucket holds the one model saved.
+func TestReplicasPublishOneModel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		ctx := context.Background()
+		db1, db2 := open(t), open(t)
+		js := startNATS(t)
+		write(t, db1, suggestion(t0, "a", true)...)
+		l1 := New(Options{DB: db1, JS: js, Signer: signer, Settings: settings})
+		l2 := New(Options{DB: db2, JS: js, Signer: signer, Settings: settings})
+		errs := make(chan error, 2)
+		for _, l := range []*Learner{l1, l2} {
+			go func() { _, err := l.Step(ctx); errs <- err }()
+		}
+		for range 2 {
+			select {
+			case err := <-errs:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("a step did not end")
+			}
+		}
+		saved, err := db1.LastModel(ctx)
+		if err != nil || saved.Revision != 1 {
+			t.Fatalf("saved %+v (%v), want revision 1", saved, err)
+		}
+		if m, seq := published(t, js); m.Revision != 1 || seq != saved.Seq {
+			t.Fatalf("published revision %d seq %d, saved seq %d", m.Revision, seq, saved.Seq)
+		}
+	})
+}
