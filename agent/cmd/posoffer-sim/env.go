@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -219,9 +219,10 @@ func startEnv(ctx context.Context, c *shoppersCfg, w *shopsim.World, logw io.Wri
 		return nil, err
 	}
 
-	tenantKey := make([]byte, 32)
-	rand.Read(tenantKey)
-	if err := os.WriteFile(filepath.Join(dir, "tenant.key"), tenantKey, 0o600); err != nil {
+	// The tenant key follows the seed, so that the same customers are
+	// held out in every run of a seed.
+	tenantKey := sha256.Sum256(fmt.Appendf(nil, "posoffer-sim shoppers tenant %d", c.seed))
+	if err := os.WriteFile(filepath.Join(dir, "tenant.key"), tenantKey[:], 0o600); err != nil {
 		return nil, err
 	}
 	agentCfg := filepath.Join(dir, "agent.yaml")

@@ -173,6 +173,7 @@ func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary, from, to ti
 	sum.UpliftMeasured = &c.Difference
 	sum.UpliftCI = []*float64{&c.CI[0], &c.CI[1]}
 	sum.UpliftInCI = c.CI[0] <= sum.UpliftTrue && sum.UpliftTrue <= c.CI[1]
+	sum.UpliftEffectInCI = c.CI[0] <= sum.UpliftEffect && sum.UpliftEffect <= c.CI[1]
 	return nil
 }
 

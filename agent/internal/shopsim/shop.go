@@ -63,6 +63,8 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 		t.Oracle = sumOf(best[:min(k, len(best))], conv)
 	}
 
+	start := slices.Clone(lines)
+	var anyway []string             // offers the shopper buys unprompted
 	considered := map[string]bool{} // candidates whose baseline was drawn
 	shown := map[string]bool{}      // suggestions shown (held out: reported would-be ones)
 	t.UpliftKnown = !reply.Holdout || len(reply.Suggestions) > 0
@@ -76,6 +78,7 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 				considered[c.Offer] = true
 				if r.Float64() < base(c.Offer) {
 					wants = append(wants, c.Offer)
+					anyway = append(anyway, c.Offer)
 				}
 			}
 		}
@@ -85,6 +88,9 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 			}
 			shown[s.Offer] = true
 			t.Uplift += conv(s.Offer) - base(s.Offer)
+			if !reply.Holdout {
+				t.Expected += conv(s.Offer)
+			}
 			if !reply.Holdout && !slices.Contains(wants, s.Offer) && r.Float64() < w.Take(seg, s.Offer, daypart, v.Day) {
 				wants = append(wants, s.Offer)
 			}
@@ -114,6 +120,22 @@ func (w *World) Shop(till Till, r *rand.Rand, v Visit, k int, loc *time.Location
 		}
 	}
 	co.Paid = &paid
+	if !reply.Holdout && len(shown) > 0 {
+		// The same shopper had nothing been shown: only what they buy
+		// anyway. Of the suggestions shown, those that would have been
+		// redeemed then too are no effect of showing them.
+		cf := start
+		for _, id := range anyway {
+			cf, _ = w.Solve(id, cf)
+		}
+		would := w.applied(cf)
+		t.Effect = float64(t.Converted)
+		for id := range shown {
+			if would[id] {
+				t.Effect--
+			}
+		}
+	}
 	if _, err := send(till, co, protocol.TypeAck); err != nil {
 		return t, err
 	}

@@ -270,28 +270,22 @@ func (w *World) applies(id string, lines []protocol.Line) bool {
 	return slices.ContainsFunc(r.Offers, func(o protocol.Offer) bool { return o.ID == id })
 }
 
-// bare is a catalog of offer id alone, active always, everywhere, for
-// everyone, without limits but per_transaction.
+// bare is a catalog of offer id alone (id "": of every offer), active
+// always, everywhere, for everyone, without limits but per_transaction.
 func (w *World) bare(id string) *offer.Catalog {
 	w.bareMu.Lock()
 	defer w.bareMu.Unlock()
 	if c, ok := w.bareCat[id]; ok {
 		return c
 	}
-	o := map[string]any{}
-	for k, v := range w.Offers[id] {
-		switch k {
-		case "valid_from", "valid_until", "schedule", "stores", "audience", "limits":
-		default:
-			o[k] = v
+	var offers []any
+	for _, o := range w.Catalog.Offers() {
+		if id == "" || o.ID == id {
+			offers = append(offers, bareOffer(w.Offers[o.ID]))
 		}
 	}
-	o["status"] = "active"
-	if l, ok := w.Offers[id]["limits"].(map[string]any); ok && l["per_transaction"] != nil {
-		o["limits"] = map[string]any{"per_transaction": l["per_transaction"]}
-	}
 	var c *offer.Catalog
-	if doc, err := json.Marshal(map[string]any{"version": 1, "offers": []any{o}}); err == nil {
+	if doc, err := json.Marshal(map[string]any{"version": 1, "offers": offers}); err == nil {
 		c, _ = offer.Parse(doc)
 	}
 	if w.bareCat == nil {
@@ -299,6 +293,43 @@ func (w *World) bare(id string) *offer.Catalog {
 	}
 	w.bareCat[id] = c
 	return c
+}
+
+func bareOffer(raw map[string]any) map[string]any {
+	o := map[string]any{}
+	for k, v := range raw {
+		switch k {
+		case "valid_from", "valid_until", "schedule", "stores", "audience", "limits":
+		default:
+			o[k] = v
+		}
+	}
+	o["status"] = "active"
+	if l, ok := raw["limits"].(map[string]any); ok && l["per_transaction"] != nil {
+		o["limits"] = map[string]any{"per_transaction": l["per_transaction"]}
+	}
+	return o
+}
+
+// applied is the offers that apply to lines by the whole catalog, each
+// offer judged on its condition and reward, with stacking.
+func (w *World) applied(lines []protocol.Line) map[string]bool {
+	out := map[string]bool{}
+	c := w.bare("")
+	if c == nil {
+		return out
+	}
+	r, err := c.Evaluate(&offer.Input{
+		Basket: &protocol.Message{V: protocol.Version, Type: protocol.TypeBasket, Lines: lines},
+		Now:    time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		return out
+	}
+	for _, o := range r.Offers {
+		out[o.ID] = true
+	}
+	return out
 }
 
 // selector is the offer language's item selector.

@@ -71,6 +71,16 @@ type Txn struct {
 	// held out, would-be), so its checkout carries a decision, which is
 	// what HQ's uplift counts.
 	Decided bool
+	// Expected is the sum of the conversion chances of every suggestion
+	// shown in the transaction (every round); Converted is what came of
+	// them.
+	Expected float64
+	// Effect is what showing made of the suggestions shown: those
+	// redeemed (Converted) less those the same shopper, with the same
+	// draws, would have redeemed anyway had nothing been shown. It counts
+	// what expected chances cannot: a suggestion redeemed because taking
+	// another added what it needs.
+	Effect float64
 	// Candidates is how many suggestions the agent could have made.
 	Candidates int
 }
@@ -99,6 +109,7 @@ type Stats struct {
 	days                               []*dayAcc
 	learned, fixed, oracle, conv, lift Mean
 	cands, choose                      Mean
+	expShown, realShown, effect        Mean
 	exposed, held                      int
 }
 
@@ -123,6 +134,11 @@ func (s *Stats) Add(t Txn) {
 		return
 	}
 	s.exposed++
+	if t.Decided {
+		s.expShown.Add(t.Expected)
+		s.realShown.Add(float64(t.Converted))
+		s.effect.Add(t.Effect)
+	}
 	d.learned.Add(t.Learned)
 	d.fixed.Add(t.Fixed)
 	d.oracle.Add(t.Oracle)
@@ -174,7 +190,13 @@ type Summary struct {
 	// Candidates is the mean number of candidates per exposed transaction
 	// after the warm-up; Choosing the share of those with more than the
 	// agent may suggest, where the choice matters.
-	Candidates        float64 `json:"candidates"`
+	Candidates float64 `json:"candidates"`
+	// ShownExpected and ShownConverted are, per exposed transaction with
+	// a decision (every day, every round), the expected conversions of
+	// the suggestions shown and the conversions HQ counts: these differ
+	// where adding one offer's items makes another suggested offer apply.
+	ShownExpected     float64 `json:"shown_expected"`
+	ShownConverted    float64 `json:"shown_converted"`
 	Choosing          float64 `json:"choosing"`
 	LearnedOverOracle float64 `json:"learned_over_oracle"`
 	LearnedOverFixed  float64 `json:"learned_over_fixed"`
@@ -185,6 +207,11 @@ type Summary struct {
 	UpliftMeasured *float64   `json:"uplift_measured"`
 	UpliftCI       []*float64 `json:"uplift_ci"`
 	UpliftInCI     bool       `json:"uplift_true_in_ci"`
+	// UpliftEffect is the realized effect of showing, per exposed
+	// transaction with a decision (Txn.Effect): the true uplift with the
+	// conversions one suggestion brings another.
+	UpliftEffect     float64 `json:"uplift_effect"`
+	UpliftEffectInCI bool    `json:"uplift_effect_in_ci"`
 	// HQSays is HQ's verdict; HQExposed and HQHeldOut the transactions
 	// with a decision HQ compared.
 	HQSays    string `json:"hq_says,omitempty"`
@@ -200,6 +227,8 @@ func (s *Stats) Summarize(sum *Summary) {
 	sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle = s.learned.Value(), s.fixed.Value(), s.oracle.Value()
 	sum.ConversionsLearned = s.conv.Value()
 	sum.Candidates, sum.Choosing = s.cands.Value(), s.choose.Value()
+	sum.ShownExpected, sum.ShownConverted = s.expShown.Value(), s.realShown.Value()
+	sum.UpliftEffect = s.effect.Value()
 	sum.LearnedOverOracle = ratio(sum.UptakeLearned, sum.UptakeOracle)
 	sum.LearnedOverFixed = ratio(sum.UptakeLearned, sum.UptakeFixed)
 	sum.UpliftTrue = s.lift.Value()
@@ -232,6 +261,7 @@ func (sum *Summary) Table(w io.Writer) {
 			sum.Warmup, sum.UptakeLearned, sum.UptakeFixed, sum.UptakeOracle, 100*sum.LearnedOverOracle, 100*(sum.LearnedOverFixed-1), sum.ConversionsLearned)
 	}
 	fmt.Fprintf(w, "candidates per transaction %.2f; more candidates than suggestions in %.1f%% of transactions\n", sum.Candidates, 100*sum.Choosing)
+	fmt.Fprintf(w, "suggestions shown, per exposed transaction with a decision: %.3f conversions expected, %.3f counted\n", sum.ShownExpected, sum.ShownConverted)
 	fmt.Fprintf(w, "uplift per transaction: true %.4f", sum.UpliftTrue)
 	if sum.UpliftMeasured != nil {
 		fmt.Fprintf(w, ", HQ measured %.4f", *sum.UpliftMeasured)
@@ -241,7 +271,11 @@ func (sum *Summary) Table(w io.Writer) {
 		if sum.UpliftInCI {
 			in = "inside"
 		}
-		fmt.Fprintf(w, " [%.4f, %.4f] (true uplift %s)", *sum.UpliftCI[0], *sum.UpliftCI[1], in)
+		in2 := "outside"
+		if sum.UpliftEffectInCI {
+			in2 = "inside"
+		}
+		fmt.Fprintf(w, " [%.4f, %.4f] (true uplift %s; realized effect %.4f, %s)", *sum.UpliftCI[0], *sum.UpliftCI[1], in, sum.UpliftEffect, in2)
 	}
 	if sum.HQSays != "" {
 		fmt.Fprintf(w, " (HQ: %s)", sum.HQSays)
