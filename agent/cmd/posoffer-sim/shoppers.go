@@ -58,7 +58,7 @@ func shoppersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.IntVar(&c.days, "days", 28, "simulated days")
 	fs.IntVar(&c.shoppers, "shoppers", 400, "visits a day")
 	fs.IntVar(&c.custs, "customers", 0, "loyalty customers the visits come from (default: --shoppers)")
-	fs.IntVar(&c.segments, "segments", 0, "the built-in world with this many segments (default 4: its own; fewer: its first; more: generated from --seed)")
+	fs.IntVar(&c.segments, "segments", 0, "this many segments (default: the world's own; fewer: its first, shares scaled; more: the rest generated from --seed)")
 	fs.IntVar(&c.shiftDay, "shift-day", -1, "the day shoppers' wants change (default: the population's; 0: never)")
 	fs.IntVar(&c.k, "max-suggestions", 2, "the agent's decide.max_suggestions: how many suggestions a policy makes")
 	fs.StringVar(&c.catalog, "catalog", "", "catalog `file` (the offer language) instead of the built-in world's; needs --population")
@@ -114,8 +114,6 @@ func shoppersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = errors.New("--max-suggestions must be 1 to 10")
 	case (c.catalog == "") != (c.population == ""):
 		err = errors.New("--catalog and --population go together: a world is both")
-	case c.catalog != "" && c.segments > 0:
-		err = errors.New("--segments shapes the built-in world; a --population file has its own segments")
 	case (c.broker == "") != (c.hqURL == ""):
 		err = errors.New("--broker and --hq go together: a running agent and its HQ")
 	case c.hqURL != "" && c.tokenFile == "":
@@ -134,9 +132,9 @@ func shoppersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	} else {
 		w = shopsim.Builtin()
-		if c.segments > 0 {
-			w.Resize(c.segments, c.seed)
-		}
+	}
+	if c.segments > 0 {
+		w.Resize(c.segments, c.seed)
 	}
 	if c.shiftDay >= 0 {
 		w.SetShiftDay(c.shiftDay)

@@ -25,7 +25,7 @@ func TestShoppersFlags(t *testing.T) {
 		{[]string{"--days", "0"}, "--days must be 1 to 3650"},
 		{[]string{"--shoppers", "-3"}, "--shoppers must be 1 to 100000"},
 		{[]string{"--catalog", catalog}, "--catalog and --population go together"},
-		{[]string{"--catalog", catalog, "--population", badPop, "--segments", "3"}, "--segments shapes the built-in world"},
+		{[]string{"--segments", "101"}, "--segments must be 1 to 100"},
 		{[]string{"--broker", "tcp://127.0.0.1:1"}, "--broker and --hq go together"},
 		{[]string{"--broker", "tcp://127.0.0.1:1", "--hq", "http://127.0.0.1:1"}, "--hq needs --token-file"},
 		{[]string{"--tz", "Mars/Olympus"}, "--tz"},
@@ -102,5 +102,41 @@ func TestShoppersLearn(t *testing.T) {
 		t.Errorf("the oracle (%.3f) is beaten: learned %.3f, fixed %.3f", *res.Oracle, *res.Learned, *res.Fixed)
 	case *res.Learned <= *res.Fixed:
 		t.Errorf("learned uptake %.3f does not beat the fixed rule's %.3f", *res.Learned, *res.Fixed)
+	}
+}
+
+// TestShoppersWorldFiles runs a world given as files, with a generated
+// extra segment, through the real programs.
+func TestShoppersWorldFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs HQ and an agent")
+	}
+	bin := buildAll(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "posoffer-sim"), "shoppers", "--days", "2", "--shoppers", "40",
+		"--catalog", "../../internal/shopsim/testdata/catalog.json", "--population", "../../internal/shopsim/testdata/population.yaml",
+		"--segments", "3", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("posoffer-sim shoppers: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var res struct {
+		Transactions int     `json:"transactions"`
+		Candidates   float64 `json:"candidates"`
+		PerDay       []struct {
+			Learned float64 `json:"uptake_learned"`
+		} `json:"per_day"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not the JSON result: %v\n%s", err, stdout.String())
+	}
+	if res.Transactions != 80 || len(res.PerDay) != 2 {
+		t.Errorf("%d transactions over %d days, want 80 over 2\n%s", res.Transactions, len(res.PerDay), stdout.String())
+	}
+	if res.PerDay[0].Learned+res.PerDay[1].Learned == 0 {
+		t.Errorf("nothing suggested was ever likely to be taken:\n%s", stdout.String())
 	}
 }
