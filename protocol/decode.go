@@ -362,6 +362,12 @@ func checkOffers(m *Message) *Error {
 	if m.Offers == nil {
 		m.Offers = []Offer{}
 	}
+	if len(m.Suggestions) == 0 {
+		m.Suggestions = nil // omitted when empty, as sent
+	}
+	if len(m.Candidates) == 0 {
+		m.Candidates = nil
+	}
 	if m.Nudges == nil {
 		m.Nudges = []Nudge{}
 	}

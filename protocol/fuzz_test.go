@@ -24,6 +24,8 @@ func FuzzDecode(f *testing.F) {
 		`{"v":1,"type":"hello","id":"h-1","model":"acme-tp100","firmware":"2.3.1"}`,
 		`{"v":1,"type":"offers","re":"m-17","txn":"t","catalog":42,"eval_us":38,"offers":[{"id":"a","discount":280,"points":0,` +
 			`"lines":[{"line":1,"qty":1,"discount":280}]}],"nudges":[{"offer":"b","missing":{"spend":420}}]}`,
+		`{"v":1,"type":"offers","re":"m","nudges":[{"offer":"b","missing":{"qty":1}}],"suggestions":[{"offer":"b","kind":"nudge",` +
+			`"missing":{"qty":1},"why":"w"},{"offer":"c","kind":"cross_sell","missing":{}}],"candidates":[{"offer":"d","kind":"x"}],"holdout":true}`,
 		`{"v":1,"type":"ack","re":"m-18","txn":"t"}`,
 		`{"v":1,"type":"error","code":"bad_json","message":"x"}`,
 		`{"v":1,"type":"basket","id":"m","txn":"t","lines":[{"sku":"A","qty":1.5,"price":"x"}]}`,

@@ -97,13 +97,19 @@ func (s *Service) SetModel(m *decide.Model) {
 		}
 	}
 	for k, rs := range mine {
-		slices.SortFunc(rs, byLift)
 		kind, item, _ := strings.Cut(k, ":")
 		if kind == decide.ItemSKU {
 			x.skus[item] = rs
-		} else {
-			x.categories[item] = rs
+		} else { // lowercased by HQ; again here, as baskets' are
+			c := strings.ToLower(item)
+			x.categories[c] = append(x.categories[c], rs...)
 		}
+	}
+	for _, rs := range x.categories {
+		slices.SortFunc(rs, byLift)
+	}
+	for _, rs := range x.skus {
+		slices.SortFunc(rs, byLift)
 	}
 	for i := range m.Arms {
 		a := &m.Arms[i]
@@ -175,8 +181,10 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 		return nil
 	}
 	b := in.Basket
+	// Under the lock only what the transaction keeps: the context (a
+	// long purchase history takes a while) and the draws are worked out
+	// outside it. A transaction's baskets come one at a time.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := txnKey(terminal, b.Txn)
 	st := s.decisions[k]
 	if st == nil {
@@ -189,35 +197,58 @@ func (s *Service) suggest(cat *offer.Catalog, in *offer.Input, res *offer.Result
 		}
 		s.decisions[k] = st
 	}
-	if st.context == "" || st.customer != customerKey {
-		st.customer = customerKey
-		st.context = decide.Context{Segment: segmentOf(in), Daypart: decide.DaypartOf(in.Now, in.Location),
-			Group: d.Group}.Key()
+	context, holdout := st.context, st.holdout
+	fresh := context == "" || st.customer != customerKey
+	missing := 0
+	for i := range cands {
+		if v, ok := st.draws[cands[i].Offer]; ok {
+			cands[i].draw = v
+		} else {
+			cands[i].draw = -1
+			missing++
+		}
+	}
+	s.mu.Unlock()
+
+	if fresh {
+		context = decide.Context{Segment: segmentOf(in), Daypart: decide.DaypartOf(in.Now, in.Location), Group: d.Group}.Key()
 		share := decide.DefaultHoldout
 		if x != nil {
 			share = x.m.Holdout
 		}
-		st.holdout = decide.InHoldout(decide.HoldoutID(customerKey, s.opts.Store, terminal, b.Txn), share)
+		holdout = decide.InHoldout(decide.HoldoutID(customerKey, s.opts.Store, terminal, b.Txn), share)
 	}
-	order := cands
-	if d.Policy == protocol.PolicyLearned {
+	learned := d.Policy == protocol.PolicyLearned
+	if learned && missing > 0 {
 		var src rand.PCG
 		r := rand.New(&src)
 		base := s.txnSeed(terminal, b.Txn)
 		for i := range cands {
 			c := &cands[i]
-			v, ok := st.draws[c.Offer]
-			if !ok {
-				a := x.arm(c.Offer, st.context)
-				alpha, beta := 1.0, 1.0
-				if a != nil {
-					alpha, beta = a.Alpha, a.Beta
-				}
-				src.Seed(base, offerSeed(c.Offer))
-				v = decide.SampleBeta(r, alpha, beta)
-				st.draws[c.Offer] = v
+			if c.draw >= 0 {
+				continue
 			}
-			c.draw = v
+			a := x.arm(c.Offer, context)
+			alpha, beta := 1.0, 1.0
+			if a != nil {
+				alpha, beta = a.Alpha, a.Beta
+			}
+			src.Seed(base, offerSeed(c.Offer))
+			c.draw = decide.SampleBeta(r, alpha, beta)
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fresh {
+		st.customer, st.context, st.holdout = customerKey, context, holdout
+	}
+	order := cands
+	if learned {
+		for i := range cands {
+			if _, ok := st.draws[cands[i].Offer]; !ok {
+				st.draws[cands[i].Offer] = cands[i].draw
+			}
 		}
 		order = make([]candidate, 0, min(len(cands), d.MaxSuggestions))
 		for i := range cands { // the best MaxSuggestions draws, high first, ties by offer id

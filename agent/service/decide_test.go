@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -411,4 +412,74 @@ func TestTerminalClock(t *testing.T) {
 		return
 	}
 	t.Fatal("no checkout event")
+}
+
+// A basket's category matches rules lowercased.
+func TestRuleCategoryCase(t *testing.T) {
+	f := newDecideFixture(t, Decide{ReportCandidates: true}, decideModel(0))
+	r := f.send(t, "t1", `{"v":1,"type":"basket","id":"b-1","txn":"T1","lines":[{"sku":"X","qty":1,"price":350,"category":"COFFEE"}]}`)
+	if got := offersOf(r.Candidates); !slices.Contains(got, "pastry-20") || slices.Contains(got, "coffee-2") {
+		t.Fatalf("candidates %v: want the cross-sells of category:coffee, and no nudge (offer selectors are case-sensitive)", got)
+	}
+}
+
+// Terminals choose at the same time; each checkout records its own
+// transaction's decision (run with -race).
+func TestConcurrentTerminalsDecide(t *testing.T) {
+	f := newDecideFixture(t, Decide{Seed: 3}, decideModel(0))
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for term := range 4 {
+		wg.Go(func() {
+			id := fmt.Sprintf("t%d", term)
+			for i := range 25 {
+				txn := fmt.Sprintf("%s-%d", id, i)
+				ctx := context.Background()
+				b := f.svc.Handle(ctx, id, []byte(coffeeBasket(txn, "")))
+				c := f.svc.Handle(ctx, id, []byte(coffeeCheckout(txn, "", "")))
+				if b.Type != protocol.TypeOffers || c.Type != protocol.TypeAck || len(b.Suggestions) != 2 {
+					errs <- fmt.Errorf("%s: basket %+v, checkout %+v", txn, b, c)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := f.checkouts(t)
+	if len(got) != 100 {
+		t.Fatalf("%d checkouts, want 100", len(got))
+	}
+	for txn, e := range got {
+		if d := e.Checkout.Decision; d == nil || len(d.Suggested) != 2 {
+			t.Fatalf("%s: decision %+v", txn, d)
+		}
+	}
+}
+
+// A terminal that reads only nudges (v1) gets the chosen nudge there with
+// the learned policy too, and before any model.
+func TestV1TerminalGetsChosenNudges(t *testing.T) {
+	f := newDecideFixture(t, Decide{}, nil)
+	shown := 0
+	for i := range 20 {
+		txn := fmt.Sprintf("T%d", i)
+		r := f.send(t, "t1", coffeeBasket(txn, ""))
+		if decide.InHoldout(decide.HoldoutID("", "s001", "t1", txn), decide.DefaultHoldout) {
+			if len(r.Nudges) != 0 {
+				t.Fatalf("%s: held out, but nudged %+v", txn, r.Nudges)
+			}
+			continue
+		}
+		if len(r.Nudges) != 1 || r.Nudges[0].Offer != "coffee-2" || r.Nudges[0].Missing.Qty != 1 || len(r.Suggestions) != 1 {
+			t.Fatalf("%s: nudges %+v, suggestions %+v", txn, r.Nudges, r.Suggestions)
+		}
+		shown++
+	}
+	if shown < 15 {
+		t.Fatalf("%d of 20 transactions nudged at the default holdout of %g", shown, decide.DefaultHoldout)
+	}
 }

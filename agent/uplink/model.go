@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -27,9 +28,18 @@ import (
 // errNoModelBucket: HQ has no model bucket (yet).
 var errNoModelBucket = errors.New("no model bucket at hq")
 
+// errRewatch: the watch starts over (modelRewatch).
+var errRewatch = errors.New("watch started over")
+
 // modelBucketRetry is how often the watch looks for a model bucket that
 // HQ does not have.
 var modelBucketRetry = 30 * time.Second
+
+// modelRewatch is how often the watch starts over. A watch follows the
+// bucket's sequence, so one that HQ deleted and made again (from sequence
+// 1) would be followed from where the old one ended; a new watch reads the
+// value there is. Values are handled once, so starting over costs a read.
+var modelRewatch = 5 * time.Minute
 
 // watchModel follows HQ's model key and applies each new value, until ctx
 // is done.
@@ -42,6 +52,8 @@ func (u *Uplink) watchModel(ctx context.Context) {
 		}
 		wait := 2 * time.Second
 		switch {
+		case errors.Is(err, errRewatch):
+			wait = 0
 		case errors.Is(err, errNoModelBucket):
 			if !quiet {
 				u.log.Debug("hq publishes no suggestion model yet", "bucket", decide.Bucket)
@@ -71,10 +83,14 @@ func (u *Uplink) watchModelOnce(ctx context.Context) error {
 		return err
 	}
 	defer w.Stop()
+	again := time.NewTimer(modelRewatch)
+	defer again.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-again.C:
+			return errRewatch
 		case e, ok := <-w.Updates():
 			if !ok {
 				return errors.New("watch closed")
@@ -82,11 +98,13 @@ func (u *Uplink) watchModelOnce(ctx context.Context) error {
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue // the end of the current values, or a delete: keep the model
 			}
-			if e.Revision() <= u.modelSeen {
-				continue // seen before the watch restarted
+			// A value handled before the watch restarted is not handled
+			// again (nor its refusal counted twice). By content, not KV
+			// revision: HQ makes a deleted bucket again, from revision 1.
+			if sum := sha256.Sum256(e.Value()); sum != u.modelSeen {
+				u.modelSeen = sum
+				u.applyModel(e.Value())
 			}
-			u.modelSeen = e.Revision()
-			u.applyModel(e.Value())
 		}
 	}
 }

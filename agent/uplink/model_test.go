@@ -247,3 +247,22 @@ func TestModelBucketMissing(t *testing.T) {
 	b.put(b.signed(1))
 	b.waitFor("model 1 applied once the bucket exists", func() bool { return b.last() == 1 })
 }
+
+// HQ makes a deleted model bucket again, its revisions from 1: a model put
+// there is applied.
+func TestModelBucketRecreated(t *testing.T) {
+	was := modelRewatch
+	t.Cleanup(func() { modelRewatch = was }) // after the uplink's Close
+	modelRewatch = 300 * time.Millisecond
+	b := newModelBench(t, true)
+	for rev := int64(1); rev <= 4; rev++ {
+		b.put(b.signed(rev))
+		b.waitFor(fmt.Sprintf("model %d applied", rev), func() bool { return b.last() == rev })
+	}
+	if err := b.js.DeleteKeyValue(context.Background(), decide.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	b.createBucket()
+	b.put(b.signed(5))
+	b.waitFor("model 5 in the bucket made again applied", func() bool { return b.last() == 5 })
+}

@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ type Uplink struct {
 
 	modelRefused  *prometheus.CounterVec // suggestion models from HQ refused, by reason
 	modelRejected atomic.Pointer[string] // why the last one was refused
-	modelSeen     uint64                 // KV revision of the model value last handled (the model watch only)
+	modelSeen     [sha256.Size]byte      // the model value last handled (the model watch only)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

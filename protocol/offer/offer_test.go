@@ -44,6 +44,8 @@ func TestIndexMatchesScan(t *testing.T) {
 				t.Fatalf("round %d: index and scan differ for basket %+v\nindex: %+v\nscan:  %+v", round, b.Lines, got, want)
 			}
 			checkInvariants(t, b, got)
+			in.scan = false
+			checkReach(t, c, in, got)
 			applied += len(got.Offers)
 			nudged += len(got.Nudges)
 		}
@@ -332,6 +334,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkInvariants(t, b, res)
+		checkReach(t, c, in, res)
 		in.scan = true
 		if scan, _ := c.Evaluate(in); !reflect.DeepEqual(res, scan) {
 			t.Fatalf("index %+v, scan %+v", res, scan)
@@ -363,6 +366,7 @@ func FuzzEvaluate(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkInvariants(t, b, res)
+		checkReach(t, c, in, res)
 		in.scan = true
 		if scan, _ := c.Evaluate(in); !reflect.DeepEqual(res, scan) {
 			t.Fatalf("index %+v, scan %+v", res, scan)

@@ -73,3 +73,32 @@ func TestReach(t *testing.T) {
 		t.Fatal("Reach took a line of qty 0")
 	}
 }
+
+// checkReach asserts what Reach says of the offers Evaluate returned: an
+// applied offer is available and met, a nudge available, not met and
+// missing something.
+func checkReach(t *testing.T, c *Catalog, in *Input, res *Result) {
+	t.Helper()
+	var ids []string
+	for _, o := range c.Offers() {
+		ids = append(ids, o.ID)
+	}
+	reach, err := c.Reach(in, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]Reach{}
+	for _, r := range reach {
+		by[r.Offer] = r
+	}
+	for _, o := range res.Offers {
+		if r := by[o.ID]; !r.Available || !r.Met || r.Missing != nil {
+			t.Fatalf("%s applies, but Reach says %+v", o.ID, r)
+		}
+	}
+	for _, n := range res.Nudges {
+		if r := by[n.Offer]; !r.Available || r.Met || r.Missing == nil {
+			t.Fatalf("%s is a nudge, but Reach says %+v", n.Offer, r)
+		}
+	}
+}
