@@ -3,6 +3,7 @@ package decide
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -46,25 +47,51 @@ func benchChain(b *testing.B, db *store.DB, n int) {
 // BenchmarkLearn is one recompute over a month of a chain's checkouts:
 // what HQ does every decide.interval when something changed.
 func BenchmarkLearn(b *testing.B) {
-	for _, n := range []int{10_000, 40_000} {
-		b.Run(fmt.Sprintf("checkouts=%d", n), func(b *testing.B) {
-			db := storetest.SQLite(b)(b)
-			benchChain(b, db, n)
-			ctx := context.Background()
-			var l *Learned
-			b.ResetTimer()
-			for b.Loop() {
-				var err error
-				if l, err = Learn(ctx, db, settings); err != nil {
+	dbs := []struct {
+		name string
+		open func(testing.TB) storetest.Opener
+	}{{"sqlite", storetest.SQLite}}
+	if os.Getenv("POSOFFER_TEST_PG_URL") != "" {
+		dbs = append(dbs, struct {
+			name string
+			open func(testing.TB) storetest.Opener
+		}{"postgres", storetest.Postgres})
+	}
+	for _, d := range dbs {
+		for _, n := range []int{10_000, 40_000} {
+			b.Run(fmt.Sprintf("db=%s/checkouts=%d", d.name, n), func(b *testing.B) {
+				db := d.open(b)(b)
+				benchChain(b, db, n)
+				ctx := context.Background()
+				st, err := db.DecideStamp(ctx)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/recompute")
-			b.ReportMetric(float64(len(l.Model.Arms)), "arms")
-			b.ReportMetric(float64(len(l.Model.Rules)), "rules")
-			if l.Baskets != n {
-				b.Fatalf("%d baskets learned from, want %d", l.Baskets, n)
-			}
-		})
+				mined, err := learn(ctx, db, settings, st, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				// A step between minings: the posteriors alone.
+				start := time.Now()
+				if _, err := learn(ctx, db, settings, st, mined); err != nil {
+					b.Fatal(err)
+				}
+				posteriorsOnly := time.Since(start)
+				var l *Learned
+				b.ResetTimer()
+				for b.Loop() {
+					if l, err = Learn(ctx, db, settings); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/recompute")
+				b.ReportMetric(float64(posteriorsOnly.Microseconds())/1000, "ms/posteriors-only")
+				b.ReportMetric(float64(len(l.Model.Arms)), "arms")
+				b.ReportMetric(float64(len(l.Model.Rules)), "rules")
+				if l.Baskets != n {
+					b.Fatalf("%d baskets learned from, want %d", l.Baskets, n)
+				}
+			})
+		}
 	}
 }

@@ -68,6 +68,12 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	if err != nil {
 		return nil, err
 	}
+	return learn(ctx, db, s, st, nil)
+}
+
+// learn is Learn from what st says of the database. With reuse, it takes
+// reuse's rules and basket counts instead of mining the baskets again.
+func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, reuse *Learned) (*Learned, error) {
 	out := &Learned{Model: decide.Model{Version: decide.ModelVersion, Holdout: s.Holdout}}
 	if st.Checkouts == 0 {
 		return out, nil
@@ -75,12 +81,6 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 	until := st.NewestUS
 	from := until - s.Window.Microseconds()
 	out.Model.DataUntil = time.UnixMicro(until).UTC()
-
-	offers, err := db.Offers(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	items := offerItems(offers)
 
 	// Posteriors, from the exposed suggestions.
 	halfLifeUS := float64(s.HalfLife.Microseconds())
@@ -98,7 +98,7 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 			c.conv += w
 		}
 	}
-	err = db.EachExposure(ctx, from, until+1, func(x *store.Exposure) {
+	err := db.EachExposure(ctx, from, until+1, func(x *store.Exposure) {
 		if x.Holdout {
 			return
 		}
@@ -131,9 +131,30 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 		armList = armList[:MaxArms]
 	}
 
-	// Rules, from every basket, each of its store's group: that of its
-	// decision, else that of the store's other checkouts.
-	m := newMiner(items, s)
+	if reuse != nil {
+		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = reuse.Model.Rules, reuse.Baskets, reuse.Decisions,
+			reuse.DroppedRules
+	} else {
+		mined, err := mine(ctx, db, s, from, out)
+		if err != nil {
+			return nil, err
+		}
+		out.Model.Rules = mined
+	}
+	sortArms(armList)
+	out.Model.Arms = armList
+	return out, nil
+}
+
+// mine finds the rules in every basket from fromUS on, each of its store's
+// group: that of its decision, else that of the store's other checkouts.
+// It counts the baskets and decisions into out.
+func mine(ctx context.Context, db *store.DB, s Settings, fromUS int64, out *Learned) ([]decide.Rule, error) {
+	offers, err := db.Offers(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	m := newMiner(offerItems(offers), s)
 	groupOf := map[string]string{}    // context -> group
 	storeGroup := map[string]string{} // store -> group
 	type pending struct {
@@ -141,7 +162,7 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 		items string
 	}
 	var unknown []pending
-	err = db.EachBasket(ctx, from, func(b *store.Basket) {
+	err = db.EachBasket(ctx, fromUS, func(b *store.Basket) {
 		out.Baskets++
 		if b.Context == "" {
 			unknown = append(unknown, pending{b.Store, b.Items})
@@ -173,9 +194,7 @@ func Learn(ctx context.Context, db *store.DB, s Settings) (*Learned, error) {
 		rules = rules[:MaxRules]
 	}
 	sortRules(rules)
-	sortArms(armList)
-	out.Model.Rules, out.Model.Arms = rules, armList
-	return out, nil
+	return rules, nil
 }
 
 // sortArmsByWeight puts the pooled arms first, then the arms of most

@@ -28,8 +28,8 @@ type Uplift struct {
 type UpliftRow struct {
 	Offer string `json:"offer,omitempty"`
 	// Transactions on each side.
-	Exposed int64 `json:"exposed"`
-	HeldOut int64 `json:"held_out"`
+	Exposed int64 `json:"exposed_transactions"`
+	HeldOut int64 `json:"held_out_transactions"`
 	// Conversion: conversions per transaction.
 	Conversion Comparison `json:"conversion"`
 	// BasketValue: the mean subtotal, minor units.

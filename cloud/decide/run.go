@@ -48,6 +48,9 @@ type Learner struct {
 	mu    sync.Mutex // one Step at a time
 	stamp store.DecideStamp
 	have  bool // stamp is what the published model was learned from
+	// mined is the last model whose rules were mined, from minedAt.
+	mined   *Learned
+	minedAt store.DecideStamp
 
 	lastRun, lastDur, arms, rules, revision prometheus.Gauge
 	errs                                    *prometheus.CounterVec
@@ -118,10 +121,17 @@ func (l *Learner) Step(ctx context.Context) (int64, error) {
 		return 0, l.ensurePublished(ctx)
 	}
 	start := time.Now()
-	learned, err := Learn(ctx, l.o.DB, l.o.Settings)
+	var reuse *Learned
+	if l.mined != nil && !l.remine(st) {
+		reuse = l.mined
+	}
+	learned, err := learn(ctx, l.o.DB, l.o.Settings, st, reuse)
 	if err != nil {
 		l.errs.WithLabelValues("learn").Inc()
 		return 0, err
+	}
+	if reuse == nil {
+		l.mined, l.minedAt = learned, st
 	}
 	l.lastDur.Set(time.Since(start).Seconds())
 	l.lastRun.Set(float64(l.o.Now().UnixNano()) / 1e9)
@@ -133,6 +143,19 @@ func (l *Learner) Step(ctx context.Context) (int64, error) {
 	}
 	l.stamp, l.have = st, true
 	return rev, nil
+}
+
+// remine reports whether the rules must be mined again at st: the
+// catalog changed, the checkouts grew or shrank by 1% or more since they
+// were mined, or the window moved by 1% of itself. Rules change slowly,
+// and mining the baskets is half of a recompute: between those, a step
+// updates the posteriors only.
+func (l *Learner) remine(st store.DecideStamp) bool {
+	was := l.minedAt
+	d := st.Checkouts - was.Checkouts
+	return st.Offers != was.Offers || st.OffersUpdatedUS != was.OffersUpdatedUS ||
+		max(d, -d)*100 >= max(was.Checkouts, 1) ||
+		st.NewestUS-was.NewestUS >= l.o.Settings.Window.Microseconds()/100
 }
 
 // hashOf is the hash of what a model says, leaving out its revision and

@@ -308,3 +308,123 @@ func TestReplicasPublishOneModel(t *testing.T) {
 		}
 	})
 }
+
+// TestLearnerRemines: between recomputes, the posteriors follow every
+// checkout, the rules only a change of 1% in the baskets, or in the
+// catalog.
+func TestLearnerRemines(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)(t)
+	js := startNATS(t)
+	putOffer(t, db, "pastry", `{"items":{"categories":["pastry"]}}`)
+	coffee := func(n int, pastry bool) []*protocol.Event {
+		var out []*protocol.Event
+		for range n {
+			lines := []protocol.EventLine{line("COF-1", "coffee", "")}
+			if pastry {
+				lines = append(lines, line("CRO-1", "pastry", ""))
+			}
+			ck, _ := txn{store: "s1", terminal: "t1", id: newID(), at: t0, lines: lines,
+				decision: decision("anon|morning|all", false, "pastry")}.events()
+			out = append(out, ck)
+		}
+		return out
+	}
+	write(t, db, coffee(100, true)...)
+	write(t, db, coffee(100, false)...)
+	for range 200 {
+		ck, _ := txn{store: "s1", terminal: "t1", id: newID(), at: t0,
+			lines: []protocol.EventLine{line("MILK-1", "dairy", "")}}.events()
+		write(t, db, ck)
+	}
+	l := New(Options{DB: db, JS: js, Signer: signer, Settings: settings})
+	ruleN := func() int64 {
+		m, _ := published(t, js)
+		if r := rule(m, "", "category:coffee", "pastry"); r != nil {
+			return r.N
+		}
+		return 0
+	}
+	exposures := func() float64 {
+		m, _ := published(t, js)
+		return arm(m, "pastry", decide.AllContexts).Exposures
+	}
+	step := func(want int64) {
+		t.Helper()
+		if rev, err := l.Step(ctx); err != nil || rev != want {
+			t.Fatalf("step: revision %d, %v; want %d", rev, err, want)
+		}
+	}
+	step(1)
+	if ruleN() != 200 || exposures() != 200 {
+		t.Fatalf("rule n %d, exposures %v", ruleN(), exposures())
+	}
+	// 3 more of 400: under 1%, the rules stay, the arms move.
+	write(t, db, coffee(3, false)...)
+	step(2)
+	if ruleN() != 200 || exposures() != 203 {
+		t.Fatalf("after 3: rule n %d, exposures %v", ruleN(), exposures())
+	}
+	// 2 more: 5 of 400, 1.25%: mined again.
+	write(t, db, coffee(2, false)...)
+	step(3)
+	if ruleN() != 205 || exposures() != 205 {
+		t.Fatalf("after 5: rule n %d, exposures %v", ruleN(), exposures())
+	}
+	// A change to the catalog: mined again, with the new offer's rule
+	// (dairy baskets hold milk).
+	putOffer(t, db, "milk", `{"items":{"skus":["MILK-1"]}}`)
+	step(4)
+	m, _ := published(t, js)
+	if r := rule(m, "", "category:dairy", "milk"); r == nil || r.N != 200 {
+		t.Fatalf("no rule for the new offer: %+v", r)
+	}
+}
+
+// TestLearnerRuns: Run publishes at once and after each interval, and
+// returns when its context ends.
+func TestLearnerRuns(t *testing.T) {
+	db := storetest.SQLite(t)(t)
+	js := startNATS(t)
+	l := New(Options{DB: db, JS: js, Signer: signer, Settings: settings, Interval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return")
+		}
+	}()
+	// saved reports whether the model of the revision is saved and in
+	// the bucket.
+	saved := func(rev int64) bool {
+		m, err := db.LastModel(context.Background())
+		if err != nil || m.Revision != rev {
+			return false
+		}
+		kv, err := js.KeyValue(context.Background(), decide.Bucket)
+		if err != nil {
+			return false
+		}
+		e, err := kv.Get(context.Background(), decide.ModelKey)
+		if err != nil {
+			return false
+		}
+		env, err := signer.Verifier().Open(decide.ModelKey, e.Value())
+		return err == nil && env.Seq == m.Seq
+	}
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s: %s", what)
+			}
+		}
+	}
+	poll("the first model", func() bool { return saved(1) })
+	write(t, db, suggestion(t0, "a", true)...)
+	poll("the model of the new checkout", func() bool { return saved(2) })
+}

@@ -168,8 +168,8 @@ func TestLearnedModelPublished(t *testing.T) {
 	resp.Body.Close()
 	var u struct {
 		Overall struct {
-			Exposed    int64 `json:"exposed"`
-			HeldOut    int64 `json:"held_out"`
+			Exposed    int64 `json:"exposed_transactions"`
+			HeldOut    int64 `json:"held_out_transactions"`
 			Conversion struct {
 				Exposed float64 `json:"exposed"`
 				HeldOut float64 `json:"held_out"`

@@ -67,12 +67,12 @@ async function load() {
     set("model-revision", p.revision ? `Model revision ${num(p.revision)}` : "No model published yet");
 
     const c = up.overall.conversion;
-    set("overall-exposed", up.overall.exposed ? c.exposed.toFixed(3) : "–", c.exposed);
-    set("overall-held-out", up.overall.held_out ? c.held_out.toFixed(3) : "–", c.held_out);
-    set("overall-uplift", up.overall.exposed && up.overall.held_out ? (c.difference >= 0 ? "+" : "") + c.difference.toFixed(3) : "–",
-      c.difference);
-    set("overall-ci", `95% interval ${interval(c.ci, (x) => x.toFixed(3))}; ${num(up.overall.exposed)} shown, ` +
-      `${num(up.overall.held_out)} held out`);
+    const shown = up.overall.exposed_transactions, held = up.overall.held_out_transactions;
+    set("overall-exposed", shown ? c.exposed.toFixed(3) : "–", c.exposed);
+    set("overall-held-out", held ? c.held_out.toFixed(3) : "–", c.held_out);
+    set("overall-uplift", shown && held ? (c.difference >= 0 ? "+" : "") + c.difference.toFixed(3) : "–", c.difference);
+    set("overall-ci", `95% interval ${interval(c.ci, (x) => x.toFixed(3))}; ${num(shown)} transactions shown ` +
+      `suggestions, ${num(held)} held out`);
     set("overall-verdict", c.verdict, c.verdict);
 
     const offers = new Map();
@@ -97,7 +97,7 @@ async function load() {
         el("td", { class: "num", text: num(o.exposures) }),
         el("td", { class: "num", text: num(o.conversions) }),
         el("td", { class: "num", text: post ? `${pct(post.mean)} (${interval(post.ci, pct)})` : "no arm yet" }),
-        el("td", { class: "num", text: !conv ? "–" : !o.uplift.held_out ? "none held out yet" :
+        el("td", { class: "num", text: !conv ? "–" : !o.uplift.held_out_transactions ? "none held out yet" :
           `${points(conv.difference)} (${interval(conv.ci, points)})` }),
         el("td", {}, verdictPill(conv && conv.verdict)));
     }));
