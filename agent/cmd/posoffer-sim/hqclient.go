@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,12 +169,16 @@ func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary, from, to ti
 		return err
 	}
 	c := rep.Overall.Conversion
+	if c.Difference == nil || c.CI == nil {
+		return errors.New("HQ's uplift report has no overall.conversion.difference and ci")
+	}
 	sum.HQExposed, sum.HQHeldOut = rep.Overall.Exposed, rep.Overall.HeldOut
 	sum.HQSays = c.Verdict
-	sum.UpliftMeasured = &c.Difference
-	sum.UpliftCI = []*float64{&c.CI[0], &c.CI[1]}
-	sum.UpliftInCI = c.CI[0] <= sum.UpliftTrue && sum.UpliftTrue <= c.CI[1]
-	sum.UpliftEffectInCI = c.CI[0] <= sum.UpliftEffect && sum.UpliftEffect <= c.CI[1]
+	ci := *c.CI
+	sum.UpliftMeasured = c.Difference
+	sum.UpliftCI = []*float64{&ci[0], &ci[1]}
+	sum.UpliftInCI = ci[0] <= sum.UpliftTrue && sum.UpliftTrue <= ci[1]
+	sum.UpliftEffectInCI = ci[0] <= sum.UpliftEffect && sum.UpliftEffect <= ci[1]
 	return nil
 }
 
@@ -181,12 +186,12 @@ func (h *hqClient) uplift(ctx context.Context, sum *shopsim.Summary, from, to ti
 // reads.
 type upliftReport struct {
 	Overall struct {
-		Exposed    int64 `json:"exposed"`
-		HeldOut    int64 `json:"held_out"`
+		Exposed    int64 `json:"exposed_transactions"`
+		HeldOut    int64 `json:"held_out_transactions"`
 		Conversion struct {
-			Difference float64    `json:"difference"`
-			CI         [2]float64 `json:"ci"`
-			Verdict    string     `json:"verdict"`
+			Difference *float64    `json:"difference"`
+			CI         *[2]float64 `json:"ci"`
+			Verdict    string      `json:"verdict"`
 		} `json:"conversion"`
 	} `json:"overall"`
 }
