@@ -43,6 +43,7 @@ type shoppersCfg struct {
 	broker, store, terminal string
 	passwordFile, hqURL     string
 	tokenFile, metricsURL   string
+	password, token         string
 	loadCatalog             bool
 }
 
@@ -75,6 +76,8 @@ func shoppersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&c.store, "store", "s001", "the running agent's store `id`")
 	fs.StringVar(&c.terminal, "terminal", "t01", "the terminal `id` to shop as")
 	fs.StringVar(&c.passwordFile, "password-file", "", "the terminal's MQTT password `file`")
+	fs.StringVar(&c.password, "password", "", "the terminal's MQTT password (visible to other users of the host: prefer --password-file)")
+	fs.StringVar(&c.token, "token", "", "an HQ API token (visible to other users of the host: prefer --token-file)")
 	fs.StringVar(&c.hqURL, "hq", "", "a running HQ's `URL` (http://host:port)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "`file` of an HQ API token (admin with --load-catalog, else analyst)")
 	fs.StringVar(&c.metricsURL, "agent-metrics", "", "the running agent's metrics `URL` (http://host:port/metrics), to wait for its model")
@@ -116,8 +119,8 @@ func shoppersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = errors.New("--catalog and --population go together: a world is both")
 	case (c.broker == "") != (c.hqURL == ""):
 		err = errors.New("--broker and --hq go together: a running agent and its HQ")
-	case c.hqURL != "" && c.tokenFile == "":
-		err = errors.New("--hq needs --token-file: the uplift report needs a token")
+	case c.hqURL != "" && c.tokenFile == "" && c.token == "":
+		err = errors.New("--hq needs --token-file or --token: the model and the uplift report need a token")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-sim shoppers: %v\n", err)
@@ -255,7 +258,8 @@ func (t *mqttTill) Send(m *protocol.Message) (*protocol.Message, error) {
 
 // runningEnv is a running agent and HQ, as the flags name them.
 func runningEnv(ctx context.Context, c *shoppersCfg, w *shopsim.World) (*env, error) {
-	e := &env{broker: c.broker, store: c.store, terminal: c.terminal, hq: strings.TrimRight(c.hqURL, "/"), metrics: c.metricsURL, stop: func() {}}
+	e := &env{broker: c.broker, store: c.store, terminal: c.terminal, hq: strings.TrimRight(c.hqURL, "/"), metrics: c.metricsURL,
+		password: c.password, token: c.token, stop: func() {}}
 	if c.passwordFile != "" {
 		b, err := os.ReadFile(c.passwordFile)
 		if err != nil {
@@ -263,11 +267,13 @@ func runningEnv(ctx context.Context, c *shoppersCfg, w *shopsim.World) (*env, er
 		}
 		e.password = strings.TrimSpace(string(b))
 	}
-	b, err := os.ReadFile(c.tokenFile)
-	if err != nil {
-		return nil, err
+	if c.tokenFile != "" {
+		b, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		e.token = strings.TrimSpace(string(b))
 	}
-	e.token = strings.TrimSpace(string(b))
 	if c.loadCatalog {
 		hq := &hqClient{url: e.hq, token: e.token}
 		if err := hq.loadCatalog(ctx, w.CatalogDocument()); err != nil {

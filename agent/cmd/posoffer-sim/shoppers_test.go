@@ -27,7 +27,7 @@ func TestShoppersFlags(t *testing.T) {
 		{[]string{"--catalog", catalog}, "--catalog and --population go together"},
 		{[]string{"--segments", "101"}, "--segments must be 1 to 100"},
 		{[]string{"--broker", "tcp://127.0.0.1:1"}, "--broker and --hq go together"},
-		{[]string{"--broker", "tcp://127.0.0.1:1", "--hq", "http://127.0.0.1:1"}, "--hq needs --token-file"},
+		{[]string{"--broker", "tcp://127.0.0.1:1", "--hq", "http://127.0.0.1:1"}, "--hq needs --token-file or --token"},
 		{[]string{"--tz", "Mars/Olympus"}, "--tz"},
 		{[]string{"--start", "tomorrow"}, "--start: want YYYY-MM-DD"},
 		{[]string{"--catalog", catalog, "--population", badPop}, badPop + ": segments[0].buys[0].often: must be above 0 and at most 1"},
