@@ -109,8 +109,8 @@ func shoppersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = errors.New("--days must be 1 to 3650")
 	case c.shoppers < 1 || c.shoppers > 100_000:
 		err = errors.New("--shoppers must be 1 to 100000")
-	case c.custs < 1:
-		err = errors.New("--customers must be 1 or more")
+	case c.custs < 1 || c.custs > 1_000_000:
+		err = errors.New("--customers must be 1 to 1000000")
 	case c.segments < 0 || c.segments > 100:
 		err = errors.New("--segments must be 1 to 100")
 	case c.k < 1 || c.k > 10:

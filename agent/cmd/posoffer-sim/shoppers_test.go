@@ -25,6 +25,7 @@ func TestShoppersFlags(t *testing.T) {
 		{[]string{"--days", "0"}, "--days must be 1 to 3650"},
 		{[]string{"--shoppers", "-3"}, "--shoppers must be 1 to 100000"},
 		{[]string{"--catalog", catalog}, "--catalog and --population go together"},
+		{[]string{"--customers", "2000000"}, "--customers must be 1 to 1000000"},
 		{[]string{"--segments", "101"}, "--segments must be 1 to 100"},
 		{[]string{"--broker", "tcp://127.0.0.1:1"}, "--broker and --hq go together"},
 		{[]string{"--broker", "tcp://127.0.0.1:1", "--hq", "http://127.0.0.1:1"}, "--hq needs --token-file or --token"},
