@@ -95,7 +95,14 @@ type model struct {
 	DataUntil time.Time `json:"data_until"`
 }
 
-// waitModel waits until HQ has a model learned from data up to until,
+// settle is how long HQ's model must stay the same, with the agent's
+// outbox empty, before the simulator takes it as HQ's last word on the
+// data: HQ publishes only a model that says something new, so a day that
+// teaches nothing (no suggestion made) brings no model.
+const settle = 3 * time.Second
+
+// waitModel waits until HQ has a model learned from data up to until, or
+// one that stayed the same for settle after the agent's outbox emptied,
 // and the agent (when its metrics are known) serves it. It returns the
 // model's revision.
 func (h *hqClient) waitModel(ctx context.Context, until time.Time, timeout time.Duration) (int64, error) {
@@ -103,12 +110,27 @@ func (h *hqClient) waitModel(ctx context.Context, until time.Time, timeout time.
 	defer cancel()
 	var m model
 	var last error
+	rev, since := int64(-1), time.Now()
 	for {
 		var got model
-		_, err := h.do(ctx, http.MethodGet, "/api/v1/decide/model?limit=1", nil, &got)
+		code, err := h.do(ctx, http.MethodGet, "/api/v1/decide/model?limit=1", nil, &got)
 		if err == nil && !got.DataUntil.Before(until) {
 			m = got
 			break
+		}
+		if err == nil || code == http.StatusNotFound { // 404: no model yet
+			if got.Revision != rev {
+				rev, since = got.Revision, time.Now()
+			}
+			if h.metrics != "" {
+				if depth, derr := h.agentMetric(ctx, "posoffer_outbox_depth"); derr != nil || depth > 0 {
+					since = time.Now()
+				}
+			}
+			if time.Since(since) >= settle {
+				m = got
+				break
+			}
 		}
 		last = err
 		if err == nil {
@@ -118,17 +140,17 @@ func (h *hqClient) waitModel(ctx context.Context, until time.Time, timeout time.
 			return 0, fmt.Errorf("no model from HQ within %v: %v", timeout, last)
 		}
 	}
-	if h.metrics == "" {
+	if h.metrics == "" || m.Revision == 0 {
 		return m.Revision, nil
 	}
 	for {
-		rev, err := h.agentRevision(ctx)
-		if err == nil && rev >= m.Revision {
+		rev, err := h.agentMetric(ctx, "posoffer_decide_model_revision")
+		if err == nil && int64(rev) >= m.Revision {
 			return m.Revision, nil
 		}
 		last = err
 		if err == nil {
-			last = fmt.Errorf("the agent serves model %d", rev)
+			last = fmt.Errorf("the agent serves model %d", int64(rev))
 		}
 		if !pause(ctx, 50*time.Millisecond) {
 			return 0, fmt.Errorf("the agent did not take HQ's model %d within %v: %v", m.Revision, timeout, last)
@@ -136,9 +158,8 @@ func (h *hqClient) waitModel(ctx context.Context, until time.Time, timeout time.
 	}
 }
 
-// agentRevision reads posoffer_decide_model_revision from the agent's
-// metrics.
-func (h *hqClient) agentRevision(ctx context.Context) (int64, error) {
+// agentMetric reads a gauge from the agent's metrics.
+func (h *hqClient) agentMetric(ctx context.Context, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.metrics, nil)
 	if err != nil {
 		return 0, err
@@ -151,13 +172,11 @@ func (h *hqClient) agentRevision(ctx context.Context) (int64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		if name, value, ok := strings.Cut(line, " "); ok && name == "posoffer_decide_model_revision" {
-			f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-			return int64(f), err
+		if n, value, ok := strings.Cut(sc.Text(), " "); ok && n == name {
+			return strconv.ParseFloat(strings.TrimSpace(value), 64)
 		}
 	}
-	return 0, fmt.Errorf("no posoffer_decide_model_revision in %s", h.metrics)
+	return 0, fmt.Errorf("no %s in %s", name, h.metrics)
 }
 
 // uplift fills in what HQ measured over the simulated days, from to to:
