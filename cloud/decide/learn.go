@@ -16,8 +16,10 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/posoffer/posoffer/cloud/store"
@@ -82,6 +84,17 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	from := until - s.Window.Microseconds()
 	out.Model.DataUntil = time.UnixMicro(until).UTC()
 
+	// The rules are mined meanwhile, on a connection of their own.
+	var (
+		mined    []decide.Rule
+		minedOut Learned
+		mineErr  error
+		wg       sync.WaitGroup
+	)
+	if reuse == nil {
+		wg.Go(func() { mined, mineErr = mine(ctx, db, s, from, &minedOut) })
+	}
+
 	// Posteriors, from the exposed suggestions.
 	halfLifeUS := float64(s.HalfLife.Microseconds())
 	type armKey struct{ offer, context string }
@@ -106,8 +119,12 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		count(armKey{x.Offer, x.Context}, w, x.Converted)
 		count(armKey{x.Offer, decide.AllContexts}, w, x.Converted)
 	})
+	wg.Wait()
 	if err != nil {
 		return nil, err
+	}
+	if mineErr != nil {
+		return nil, mineErr
 	}
 	var armList []decide.Arm
 	for k, c := range arms {
@@ -132,14 +149,12 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	}
 
 	if reuse != nil {
-		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = reuse.Model.Rules, reuse.Baskets, reuse.Decisions,
-			reuse.DroppedRules
+		// A copy: publishing may cut the model's rules.
+		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = slices.Clone(reuse.Model.Rules), reuse.Baskets,
+			reuse.Decisions, reuse.DroppedRules
 	} else {
-		mined, err := mine(ctx, db, s, from, out)
-		if err != nil {
-			return nil, err
-		}
-		out.Model.Rules = mined
+		out.Model.Rules, out.Baskets, out.Decisions, out.DroppedRules = mined, minedOut.Baskets, minedOut.Decisions,
+			minedOut.DroppedRules
 	}
 	sortArms(armList)
 	out.Model.Arms = armList

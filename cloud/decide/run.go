@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -131,7 +132,10 @@ func (l *Learner) Step(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	if reuse == nil {
-		l.mined, l.minedAt = learned, st
+		// A copy: publishing may cut the model's rules.
+		mined := *learned
+		mined.Model.Rules = slices.Clone(learned.Model.Rules)
+		l.mined, l.minedAt = &mined, st
 	}
 	l.lastDur.Set(time.Since(start).Seconds())
 	l.lastRun.Set(float64(l.o.Now().UnixNano()) / 1e9)
