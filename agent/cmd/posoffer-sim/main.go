@@ -13,6 +13,15 @@
 // population that returns; some shop without a loyalty card. It prints what
 // was sent and answered, errors, and reply latency percentiles.
 //
+//	posoffer-sim shoppers [--seed N] [--days N] [--shoppers N] [--segments N] [--shift-day N] [--json]
+//
+// simulates shoppers who want different things at different times of day
+// (a built-in world, or --catalog and --population files) at an agent whose
+// suggestions HQ learns, starting its own HQ and agent or using running
+// ones, and reports the uptake of the learned suggestions against the
+// fixed rule and an oracle, and the true uplift against HQ's measure
+// (docs/population.md);
+//
 //	posoffer-sim serial --port PATH --model NAME [--firmware-dir DIR] --file msg.json [--file ...]
 //
 // acts as a serial terminal of a model (a file in firmware-configs/): it
@@ -51,6 +60,7 @@ const usage = `usage: posoffer-sim <command> [flags]
 commands:
   basket   send one message file and print the reply
   load     drive realistic traffic and report latency
+  shoppers simulate shoppers and measure the learned suggestions against the fixed rule and an oracle
   discover list the agents on the LAN (mDNS); exit 1 when none answers
   serial   act as a serial terminal of a model: send message files, print the replies
   null-modem  join two new pseudo-terminals like a cable, to try serial without hardware
@@ -73,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return basketCmd(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadCmd(ctx, args[1:], stdout, stderr)
+	case "shoppers":
+		return shoppersCmd(ctx, args[1:], stdout, stderr)
 	case "discover":
 		return discoverCmd(ctx, args[1:], stdout, stderr)
 	case "serial":
