@@ -50,6 +50,9 @@ func TestBuiltinCatalogHasNoSegments(t *testing.T) {
 	if strings.Contains(string(BuiltinCatalog), "\nsegments:") {
 		t.Error("the built-in catalog defines segments")
 	}
+	if n := len(Builtin().Catalog.Offers()); n != 16 {
+		t.Errorf("the built-in catalog has %d offers, want 16", n)
+	}
 }
 
 func TestLoadFiles(t *testing.T) {
@@ -59,6 +62,14 @@ func TestLoadFiles(t *testing.T) {
 	}
 	if len(w.Products) != 3 {
 		t.Errorf("products: %+v", w.Products)
+	}
+	// The eight-offer world BENCHMARKS.md compares with loads too.
+	w, err = Load("testdata/eight-offers/catalog.yaml", "testdata/eight-offers/population.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.Catalog.Offers()); n != 8 {
+		t.Errorf("the eight-offer world has %d offers", n)
 	}
 }
 
