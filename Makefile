@@ -8,7 +8,7 @@ BENCH    ?= .
 # The race detector needs cgo and a C compiler; without them tests run plain.
 RACE     := $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v gcc >/dev/null && echo -race)
 
-.PHONY: help build test test-external bench lint fuzz demo eval-demo clean
+.PHONY: help build test test-external bench lint fuzz demo eval-demo clean sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 
 demo: build ## run an agent on the sample catalog with simulated terminals
 	deploy/demo.sh
+
+sim: build ## run the shopper simulator: learned suggestions against the fixed rule and the oracle (BENCHMARKS.md)
+	$(BIN)/posoffer-sim shoppers --chart
 
 eval-demo: build ## evaluate the sample basket against the sample catalog
 	$(BIN)/posoffer-agent eval --catalog deploy/sample/catalog.yaml --basket deploy/sample/basket.json \
