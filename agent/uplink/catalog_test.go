@@ -128,11 +128,16 @@ func (b *catalogBench) last() (int64, string) {
 
 // refused returns posoffer_catalog_refused_total{reason}, as scraped.
 func (b *catalogBench) refused(reason string) string {
+	return scrape(b.reg, `posoffer_catalog_refused_total{reason="`+reason+`"}`)
+}
+
+// scrape returns the value of one series (name with its labels) as the
+// registry's /metrics page shows it; "0" when absent.
+func scrape(reg prometheus.Gatherer, series string) string {
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	name := `posoffer_catalog_refused_total{reason="` + reason + `"} `
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, name); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			return v
 		}
 	}

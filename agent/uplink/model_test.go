@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
@@ -138,15 +136,7 @@ func (b *modelBench) last() int64 {
 
 // refused returns posoffer_decide_model_refused_total{reason}, as scraped.
 func (b *modelBench) refused(reason string) string {
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	name := `posoffer_decide_model_refused_total{reason="` + reason + `"} `
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, name); ok {
-			return v
-		}
-	}
-	return "0"
+	return scrape(b.reg, `posoffer_decide_model_refused_total{reason="`+reason+`"}`)
 }
 
 func (b *modelBench) waitFor(what string, cond func() bool) {
