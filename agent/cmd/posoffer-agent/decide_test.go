@@ -155,14 +155,3 @@ func mustTokyo(t *testing.T) *time.Location {
 	}
 	return loc
 }
-
-func waitMetric(t *testing.T, a *runningAgent, name, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for metric(t, a, name) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is %q after 10s, want %s; logs:\n%s", name, metric(t, a, name), want, a.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

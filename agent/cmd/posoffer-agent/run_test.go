@@ -277,6 +277,19 @@ func checkoutMsg(id, txn string) string {
  "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
 }
 
+// waitMetric waits until the series name reads want: a counter may move
+// just after the reply it counts is on its way.
+func waitMetric(t *testing.T, a *runningAgent, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for metric(t, a, name) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %q after 10s, want %s; logs:\n%s", name, metric(t, a, name), want, a.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func metric(t testing.TB, a *runningAgent, name string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + a.http + "/metrics")
