@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/frame"
@@ -27,32 +24,7 @@ import (
 // the agent's logs or NATS; a good checkout sent after them reaches NATS,
 // so the refused ones would have too.
 func TestAgentRefusesCardNumbers(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx := context.Background()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: protocol.EventsStream,
-		Subjects: []string{protocol.EventsSubjects}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{protocol.CatalogBucket, protocol.ProfilesBucket} {
-		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv, nc, _ := startHQNATS(t)
 	// Everything published on NATS, whatever the subject.
 	var (
 		mu      sync.Mutex

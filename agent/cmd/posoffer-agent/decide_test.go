@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,32 +35,8 @@ const suggestModel = `{"version":1,"revision":3,"computed":"2026-11-23T00:00:00Z
 // after a restart without HQ the agent still suggests with the model it
 // kept.
 func TestAgentSuggestsWithHQsModel(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	srv, nc, js := startHQNATS(t)
 	ctx := context.Background()
-	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: protocol.EventsStream,
-		Subjects: []string{protocol.EventsSubjects}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{protocol.CatalogBucket, protocol.ProfilesBucket} {
-		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: decide.Bucket})
 	if err != nil {
 		t.Fatal(err)

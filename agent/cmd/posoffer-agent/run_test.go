@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/agent/mqtt/passwd"
 	"github.com/posoffer/posoffer/agent/store"
@@ -275,6 +279,41 @@ func checkoutMsg(id, txn string) string {
 	return `{"v":1,"type":"checkout","id":"` + id + `","txn":"` + txn + `","customer":"` + loyaltyID + `","paid":700,
  "applied":[{"offer":"coffee-2-pastry","discount":280,"points":0}],
  "lines":[{"sku":"C","qty":2,"price":350,"category":"coffee"},{"sku":"P","qty":1,"price":280,"category":"pastry"}]}`
+}
+
+// startHQNATS starts an in-process NATS server with JetStream, as HQ's:
+// the events stream and the catalog and profiles buckets, without
+// identities. It returns the server and a connection to it, both closed
+// when the test ends.
+func startHQNATS(t *testing.T) (*server.Server, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx := context.Background()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: protocol.EventsStream,
+		Subjects: []string{protocol.EventsSubjects}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{protocol.CatalogBucket, protocol.ProfilesBucket} {
+		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, nc, js
 }
 
 // waitMetric waits until the series name reads want: a counter may move
