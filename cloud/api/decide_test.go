@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/cloud/decide"
 	"github.com/posoffer/posoffer/cloud/ingest"
 	"github.com/posoffer/posoffer/cloud/store"
@@ -25,26 +23,9 @@ import (
 // ingest until the database holds them all.
 func ingestEvents(t *testing.T, db *store.DB, events []*protocol.Event) jetstream.JetStream {
 	t.Helper()
-	srv, err := bus.StartServer(t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, cons := startBus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cons, err := bus.Ensure(ctx, js, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range events {
 		subject, err := protocol.EventSubject(e.Store, e.Kind)
 		if err != nil {

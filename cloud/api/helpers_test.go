@@ -98,9 +98,10 @@ func (k *flakyKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDe
 	return k.KeyValue.Delete(ctx, key, opts...)
 }
 
-// startBucket runs an embedded NATS server on a random port and returns
-// its catalog bucket.
-func startBucket(t testing.TB) jetstream.KeyValue {
+// startBus runs an embedded NATS server on a random port with HQ's
+// stream, consumer and buckets, and returns a JetStream client of it and
+// the ingest consumer.
+func startBus(t testing.TB) (jetstream.JetStream, jetstream.Consumer) {
 	t.Helper()
 	srv, err := bus.StartServer(t.TempDir(), "127.0.0.1:0")
 	if err != nil {
@@ -118,9 +119,20 @@ func startBucket(t testing.TB) jetstream.KeyValue {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := bus.Ensure(ctx, js, 0); err != nil {
+	cons, err := bus.Ensure(ctx, js, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return js, cons
+}
+
+// startBucket runs an embedded NATS server on a random port and returns
+// its catalog bucket.
+func startBucket(t testing.TB) jetstream.KeyValue {
+	t.Helper()
+	js, _ := startBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	kv, err := js.KeyValue(ctx, protocol.CatalogBucket)
 	if err != nil {
 		t.Fatal(err)
