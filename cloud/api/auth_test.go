@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/store/storetest"
 )
@@ -19,6 +21,22 @@ func concrete(path string) string {
 func TestAuth(t *testing.T) {
 	e := newEnv(t, storetest.SQLite(t))
 	routes := e.s.routes()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.s.metrics.errors)
+	unauthorized := func() float64 { // posoffer_cloud_api_errors_total{code="unauthorized"}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == CodeUnauthorized {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
 
 	for _, rt := range routes {
 		path := concrete(rt.path)
@@ -28,7 +46,11 @@ func TestAuth(t *testing.T) {
 			}
 			continue
 		}
+		before := unauthorized()
 		e.fails(rt.method, path, "", "", http.StatusUnauthorized, CodeUnauthorized, "token")
+		if n := unauthorized(); n != before+1 {
+			t.Errorf("%s %s without a token: refusals counted went from %v to %v", rt.method, path, before, n)
+		}
 		if r := e.do(rt.method, path, "", ""); r.header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s %s: 401 without WWW-Authenticate", rt.method, path)
 		}
