@@ -94,6 +94,8 @@ type Learned struct {
 	Decisions int          // of which with a decision record
 	// DroppedRules and DroppedArms were cut by the bounds.
 	DroppedRules, DroppedArms int
+	// Changes counts the arms that changed (change.go).
+	Changes int
 }
 
 // Learn computes what HQ learns from the checkouts of the window that ends
@@ -128,29 +130,28 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		wg.Go(func() { mined, mineErr = mine(ctx, db, s, from, until, &minedOut) })
 	}
 
-	// Posteriors, from the exposed suggestions.
+	// Posteriors, from the exposed suggestions, each arm since its last
+	// change (change.go).
 	halfLifeUS := float64(s.HalfLife.Microseconds())
+	slotUS := max(s.Window.Microseconds()/slots, 1)
 	type armKey struct{ offer, context string }
-	type counts struct{ exp, conv float64 }
-	arms := map[armKey]*counts{}
-	count := func(k armKey, w float64, converted bool) {
-		c := arms[k]
-		if c == nil {
-			c = &counts{}
-			arms[k] = c
+	arms := map[armKey]history{}
+	count := func(k armKey, i int, w float64, converted bool) {
+		h := arms[k]
+		if h == nil {
+			h = history{}
+			arms[k] = h
 		}
-		c.exp += w
-		if converted {
-			c.conv += w
-		}
+		h.add(i, w, converted)
 	}
 	err := db.EachExposure(ctx, from, until+1, func(x *store.Exposure) {
 		if x.Holdout {
 			return
 		}
 		w := math.Exp2(-float64(until-x.AtUS) / halfLifeUS)
-		count(armKey{x.Offer, s.contextIn(x.Context, x.Store)}, w, x.Converted)
-		count(armKey{x.Offer, decide.AllContexts}, w, x.Converted)
+		i := int((until - x.AtUS) / slotUS)
+		count(armKey{x.Offer, s.contextIn(x.Context, x.Store)}, i, w, x.Converted)
+		count(armKey{x.Offer, decide.AllContexts}, i, w, x.Converted)
 	})
 	wg.Wait()
 	if err != nil {
@@ -159,21 +160,81 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	if mineErr != nil {
 		return nil, mineErr
 	}
-	var armList []decide.Arm
-	for k, c := range arms {
-		a := decide.Arm{Offer: k.offer, Context: k.context, Exposures: round(c.exp), Conversions: round(c.conv)}
-		priorA, priorB := 1.0, 1.0
-		if k.context != decide.AllContexts {
-			// Weights that underflowed to 0 (exposures many half-lives
-			// old) leave no pooled rate to shrink toward.
-			if pooled := arms[armKey{k.offer, decide.AllContexts}]; pooled.exp > 0 {
-				m := math.Min(PriorWeight, pooled.exp)
-				p := pooled.conv / pooled.exp
-				priorA, priorB = 1+m*p, 1+m*(1-p)
-			}
+	// A change in one arm of a context is taken as a change in what the
+	// customers of that context want: each of its arms is learned from
+	// after the context's latest change, so that the arms that rose get
+	// explored again too, not only the one that fell. An arm that did
+	// not change itself starts again from what it was before, as a prior
+	// of at most PriorWeight observations; one that changed, from the
+	// prior every arm has (below). The arms over all contexts mix
+	// contexts, and go by their own changes only.
+	own := map[armKey]int{}   // an arm: slot of its latest change
+	since := map[string]int{} // a context: slot of its latest change
+	for k, h := range arms {
+		from, ok := h.change()
+		if !ok {
+			continue
 		}
-		a.Alpha = round(priorA + c.conv)
-		a.Beta = round(priorB + c.exp - c.conv)
+		own[k] = from
+		if cur, seen := since[k.context]; k.context != decide.AllContexts && (!seen || from < cur) {
+			since[k.context] = from
+		}
+	}
+	type counts struct {
+		exp, conv float64
+		before    *counts // an unchanged arm's counts before its context's change
+	}
+	learned := make(map[armKey]counts, len(arms))
+	for k, h := range arms {
+		from, changed := own[k]
+		var c counts
+		if at, ok := since[k.context]; ok && !changed {
+			from = at
+			var b counts
+			b.exp, b.conv = h.counts(math.MaxInt)
+			c.exp, c.conv = h.counts(from)
+			b.exp, b.conv = b.exp-c.exp, b.conv-c.conv
+			c.before = &b
+		} else {
+			if !changed {
+				from = math.MaxInt
+			}
+			c.exp, c.conv = h.counts(from)
+		}
+		learned[k] = c
+	}
+	out.Changes = len(own)
+	// Each context arm shrinks toward its offer's arm in the same segment
+	// and group over all dayparts, which shrinks toward the offer's
+	// pooled arm: who the customers are says more of what they take than
+	// the time of day does.
+	segments := map[armKey]counts{}
+	for k, c := range learned {
+		if seg := segmentOf(k.context); seg != "" {
+			t := segments[armKey{k.offer, seg}]
+			t.exp, t.conv = t.exp+c.exp, t.conv+c.conv
+			segments[armKey{k.offer, seg}] = t
+		}
+	}
+	var armList []decide.Arm
+	for k, c := range learned {
+		a := decide.Arm{Offer: k.offer, Context: k.context, Exposures: round(c.exp), Conversions: round(c.conv)}
+		alpha, beta := 1.0, 1.0
+		if k.context != decide.AllContexts {
+			var w, p float64 // the prior's weight and rate
+			if c.before != nil {
+				w, p = shrink(0, 0, c.before.exp, c.before.conv)
+			} else {
+				pooled := learned[armKey{k.offer, decide.AllContexts}]
+				w, p = shrink(0, 0, pooled.exp, pooled.conv)
+				if seg := segments[armKey{k.offer, segmentOf(k.context)}]; seg.exp > 0 {
+					w, p = shrink(w, p, seg.exp, seg.conv)
+				}
+			}
+			alpha, beta = 1+w*p, 1+w*(1-p)
+		}
+		a.Alpha = round(alpha + c.conv)
+		a.Beta = round(beta + c.exp - c.conv)
 		armList = append(armList, a)
 	}
 	// The pooled arms first, then by exposures: the bound cuts the
@@ -224,6 +285,27 @@ func mine(ctx context.Context, db *store.DB, s Settings, fromUS, toUS int64, out
 	}
 	sortRules(rules)
 	return rules, nil
+}
+
+// shrink is the rate of exp exposures and conv conversions shrunk toward
+// a prior of weight w and rate p, and the weight it is worth as a prior:
+// at most PriorWeight. Weights that underflowed to 0 (exposures many
+// half-lives old) leave the prior as it is.
+func shrink(w, p, exp, conv float64) (float64, float64) {
+	if exp <= 0 {
+		return w, p
+	}
+	return math.Min(PriorWeight, w+exp), (w*p + conv) / (w + exp)
+}
+
+// segmentOf is a context's segment and group, without its daypart; "" for
+// the arms over all contexts.
+func segmentOf(context string) string {
+	c, ok := decide.ParseContext(context)
+	if !ok {
+		return ""
+	}
+	return c.Segment + "|" + c.Group
 }
 
 // sortArmsByWeight puts the pooled arms first, then the arms of most

@@ -153,16 +153,22 @@ func TestLearnPosteriors(t *testing.T) {
 		if all == nil || !near(all.Exposures, 22) || !near(all.Conversions, 6) || !near(all.Alpha, 7) || !near(all.Beta, 17) {
 			t.Fatalf("pooled arm %+v, want 22 exposures, 6 conversions, Beta(7, 17)", all)
 		}
-		// Morning: 12 exposures, 5 conversions; prior m = 10, p = 6/22.
-		p := 6.0 / 22
+		// Each context shrinks toward its segment over all dayparts (here
+		// its own counts: one daypart each), which shrinks toward the
+		// pooled rate 6/22 with 10 pseudo-observations; the context's
+		// prior then weighs min(10, 10 + segment exposures) = 10.
+		// Morning: 12 exposures, 5 conversions.
+		pool := 6.0 / 22
+		p := (10*pool + 5) / (10 + 12)
 		mo := arm(m, "pastry", morning)
 		if mo == nil || !near(mo.Exposures, 12) || !near(mo.Conversions, 5) ||
 			!near(mo.Alpha, 1+10*p+5) || !near(mo.Beta, 1+10*(1-p)+7) {
 			t.Fatalf("morning arm %+v, want Beta(%.4f, %.4f)", mo, 1+10*p+5, 1+10*(1-p)+7)
 		}
+		p = (10*pool + 1) / (10 + 10)
 		ev := arm(m, "pastry", evening)
 		if ev == nil || !near(ev.Alpha, 1+10*p+1) || !near(ev.Beta, 1+10*(1-p)+9) {
-			t.Fatalf("evening arm %+v", ev)
+			t.Fatalf("evening arm %+v, want Beta(%.4f, %.4f)", ev, 1+10*p+1, 1+10*(1-p)+9)
 		}
 		if len(m.Arms) != 3 {
 			t.Errorf("%d arms, want 3: %+v", len(m.Arms), m.Arms)

@@ -53,8 +53,8 @@ type Learner struct {
 	mined   *Learned
 	minedAt store.DecideStamp
 
-	lastRun, lastDur, arms, rules, revision prometheus.Gauge
-	errs                                    *prometheus.CounterVec
+	lastRun, lastDur, arms, changed, rules, revision prometheus.Gauge
+	errs                                             *prometheus.CounterVec
 }
 
 // New returns a Learner.
@@ -78,6 +78,8 @@ func New(o Options) *Learner {
 			Help: "How long the last recompute of the model took."}),
 		arms: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_arms",
 			Help: "Arms (offer and context posteriors) in the last model computed."}),
+		changed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_changed_arms",
+			Help: "Arms of the last model computed whose conversion rate changed within the window: they are learned from after the change only."}),
 		rules: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_rules",
 			Help: "Cross-sell rules in the last model computed."}),
 		revision: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posoffer_cloud_decide_model_revision",
@@ -87,7 +89,7 @@ func New(o Options) *Learner {
 			[]string{"reason"}),
 	}
 	if o.Registry != nil {
-		o.Registry.MustRegister(l.lastRun, l.lastDur, l.arms, l.rules, l.revision, l.errs)
+		o.Registry.MustRegister(l.lastRun, l.lastDur, l.arms, l.changed, l.rules, l.revision, l.errs)
 	}
 	return l
 }
@@ -140,6 +142,7 @@ func (l *Learner) Step(ctx context.Context) (int64, error) {
 	l.lastDur.Set(time.Since(start).Seconds())
 	l.lastRun.Set(float64(l.o.Now().UnixNano()) / 1e9)
 	l.arms.Set(float64(len(learned.Model.Arms)))
+	l.changed.Set(float64(learned.Changes))
 	l.rules.Set(float64(len(learned.Model.Rules)))
 	rev, err := l.publish(ctx, &learned.Model)
 	if err != nil {
