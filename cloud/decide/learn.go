@@ -219,20 +219,21 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	var armList []decide.Arm
 	for k, c := range learned {
 		a := decide.Arm{Offer: k.offer, Context: k.context, Exposures: round(c.exp), Conversions: round(c.conv)}
-		alpha, beta := 1.0, 1.0
+		// Beta(1, 1) under the arms over all contexts, and under each
+		// level of a context's prior: no data, no opinion.
+		w, p := 2.0, 0.5
 		if k.context != decide.AllContexts {
-			var w, p float64 // the prior's weight and rate
 			if c.before != nil {
-				w, p = shrink(0, 0, c.before.exp, c.before.conv)
+				w, p = shrink(w, p, c.before.exp, c.before.conv)
 			} else {
 				pooled := learned[armKey{k.offer, decide.AllContexts}]
-				w, p = shrink(0, 0, pooled.exp, pooled.conv)
-				if seg := segments[armKey{k.offer, segmentOf(k.context)}]; seg.exp > 0 {
-					w, p = shrink(w, p, seg.exp, seg.conv)
-				}
+				w, p = shrink(w, p, pooled.exp, pooled.conv)
+				seg := segments[armKey{k.offer, segmentOf(k.context)}]
+				w, p = shrink(w, p, seg.exp, seg.conv)
 			}
-			alpha, beta = 1+w*p, 1+w*(1-p)
 		}
+		// At least minPseudo each, so that rounding leaves a valid Beta.
+		alpha, beta := max(w*p, minPseudo), max(w*(1-p), minPseudo)
 		a.Alpha = round(alpha + c.conv)
 		a.Beta = round(beta + c.exp - c.conv)
 		armList = append(armList, a)
@@ -288,15 +289,18 @@ func mine(ctx context.Context, db *store.DB, s Settings, fromUS, toUS int64, out
 }
 
 // shrink is the rate of exp exposures and conv conversions shrunk toward
-// a prior of weight w and rate p, and the weight it is worth as a prior:
-// at most PriorWeight. Weights that underflowed to 0 (exposures many
-// half-lives old) leave the prior as it is.
+// a prior of weight w and rate p, and the weight it is worth as the next
+// level's prior: at most PriorWeight. No exposures (or weights that
+// underflowed to 0, many half-lives old) leave the prior as it is.
 func shrink(w, p, exp, conv float64) (float64, float64) {
 	if exp <= 0 {
 		return w, p
 	}
 	return math.Min(PriorWeight, w+exp), (w*p + conv) / (w + exp)
 }
+
+// minPseudo is the least pseudo-observation a prior gives either side.
+const minPseudo = 1e-3
 
 // segmentOf is a context's segment and group, without its daypart; "" for
 // the arms over all contexts.

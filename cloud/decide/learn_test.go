@@ -155,20 +155,21 @@ func TestLearnPosteriors(t *testing.T) {
 		}
 		// Each context shrinks toward its segment over all dayparts (here
 		// its own counts: one daypart each), which shrinks toward the
-		// pooled rate 6/22 with 10 pseudo-observations; the context's
-		// prior then weighs min(10, 10 + segment exposures) = 10.
+		// offer over all contexts, which shrinks toward Beta(1, 1): the
+		// pooled rate is (1+6)/(2+22), worth min(10, 2+22) = 10
+		// observations, and so is the segment's.
 		// Morning: 12 exposures, 5 conversions.
-		pool := 6.0 / 22
+		pool := 7.0 / 24
 		p := (10*pool + 5) / (10 + 12)
 		mo := arm(m, "pastry", morning)
 		if mo == nil || !near(mo.Exposures, 12) || !near(mo.Conversions, 5) ||
-			!near(mo.Alpha, 1+10*p+5) || !near(mo.Beta, 1+10*(1-p)+7) {
-			t.Fatalf("morning arm %+v, want Beta(%.4f, %.4f)", mo, 1+10*p+5, 1+10*(1-p)+7)
+			!near(mo.Alpha, 10*p+5) || !near(mo.Beta, 10*(1-p)+7) {
+			t.Fatalf("morning arm %+v, want Beta(%.4f, %.4f)", mo, 10*p+5, 10*(1-p)+7)
 		}
 		p = (10*pool + 1) / (10 + 10)
 		ev := arm(m, "pastry", evening)
-		if ev == nil || !near(ev.Alpha, 1+10*p+1) || !near(ev.Beta, 1+10*(1-p)+9) {
-			t.Fatalf("evening arm %+v, want Beta(%.4f, %.4f)", ev, 1+10*p+1, 1+10*(1-p)+9)
+		if ev == nil || !near(ev.Alpha, 10*p+1) || !near(ev.Beta, 10*(1-p)+9) {
+			t.Fatalf("evening arm %+v, want Beta(%.4f, %.4f)", ev, 10*p+1, 10*(1-p)+9)
 		}
 		if len(m.Arms) != 3 {
 			t.Errorf("%d arms, want 3: %+v", len(m.Arms), m.Arms)
