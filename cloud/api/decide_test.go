@@ -179,10 +179,11 @@ func TestUpliftThroughIngest(t *testing.T) {
 		}
 		it := sg.Items[0]
 		// The arm of pastry in its one context: pooled 30 of 60, so the
-		// prior is Beta(1 + 5, 1 + 5); Beta(36, 36) with the counts.
+		// prior is its rate 31/62 worth 10 observations, Beta(5, 5);
+		// Beta(35, 35) with the counts.
 		want := decide.Counts{Exposures: 60, Conversions: 30, HeldOut: 40, HeldOutConversions: 8}
 		if it.Offer != "pastry" || it.Kind != "cross_sell" || it.Context != "anon|morning|north" || it.Counts != want ||
-			it.Posterior == nil || !closeTo(it.Posterior.Alpha, 36) || !closeTo(it.Posterior.Beta, 36) ||
+			it.Posterior == nil || !closeTo(it.Posterior.Alpha, 35) || !closeTo(it.Posterior.Beta, 35) ||
 			!closeTo(it.Posterior.Mean, 0.5) || it.Posterior.CI[0] > 0.5 || it.Posterior.CI[1] < 0.5 {
 			t.Fatalf("pastry row %+v %+v", it, it.Posterior)
 		}

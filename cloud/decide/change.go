@@ -9,17 +9,21 @@ import (
 // days after customers stop taking an offer, half of what the arm says
 // still comes from before. So each arm is also tested for a change: its
 // exposures, in time slots, are split at every slot boundary into older
-// and newer; where the conversion rates of the two sides differ by more
-// than ChangeZ standard errors (a two-proportion z-test on the raw counts,
-// each side with at least ChangeMinSide exposures), the split of the
-// largest difference is a change, and the arm is learned from what came
-// after it only. A change is found within about ChangeMinSide exposures of
-// it, whether the rate fell or rose; a rate that drifts slowly is left to
-// the half-life.
+// and newer; where a likelihood-ratio test says the two sides' conversion
+// rates differ (the statistic at least ChangeG, each side with at least
+// ChangeMinSide exposures), the split of the strongest evidence is a
+// change, and the arm is learned from what came after it only. A large
+// change, down or up, is found within a few dozen exposures of it; a small
+// one takes more, and a rate that drifts slowly is left to the half-life.
+//
+// The likelihood ratio, not a z-test: at the low rates most offers have, a
+// z-test's normal approximation calls three conversions in twenty after a
+// hundred misses a change many times more often than it should.
 const (
-	// ChangeZ is the z of the smallest difference called a change: with
-	// about a hundred splits tested per arm, 4 keeps false alarms rare.
-	ChangeZ = 4
+	// ChangeG is the least likelihood-ratio statistic (G, twice the log
+	// of the ratio) called a change: 16, a z of 4, keeps false alarms
+	// rare over the hundreds of splits tested per arm.
+	ChangeG = 16
 	// ChangeMinSide is the least number of exposures on each side of a
 	// split.
 	ChangeMinSide = 20
@@ -37,36 +41,51 @@ type slot struct {
 // history is one arm's exposures over the window, by slot; slot 0 is the
 // newest. Only the slots that saw an exposure are kept, so an arm costs
 // what it saw, not the window's length.
-type history map[int]*slot
+type history map[int]slot
 
 func (h history) add(i int, w float64, converted bool) {
 	s := h[i]
-	if s == nil {
-		s = &slot{}
-		h[i] = s
-	}
 	s.n++
 	s.we += w
 	if converted {
 		s.c++
 		s.wc += w
 	}
+	h[i] = s
 }
 
-// change returns the slot from which the arm is learned: the newest slot
-// before its last change, or the oldest slot with no change.
-func (h history) change() (from int, changed bool) {
-	keys := h.slots()
-	var n, c int
-	for _, k := range keys {
-		n += h[k].n
-		c += h[k].c
+// series is a history in slot order, newest first: what the test and
+// the counts read.
+type series []timedSlot
+
+type timedSlot struct {
+	at int // the slot's index
+	slot
+}
+
+func (h history) series() series {
+	out := make(series, 0, len(h))
+	for at, s := range h {
+		out = append(out, timedSlot{at, s})
 	}
-	best, from := float64(ChangeZ), math.MaxInt
+	slices.SortFunc(out, func(a, b timedSlot) int { return a.at - b.at })
+	return out
+}
+
+// change returns the slot of the arm's change, the newest slot of the
+// older side of the split: the arm is learned from the slots newer than
+// it. Without a change it returns false.
+func (x series) change() (from int, changed bool) {
+	var n, c int
+	for _, s := range x {
+		n += s.n
+		c += s.c
+	}
+	best, from := float64(ChangeG), math.MaxInt
 	newN, newC := 0, 0
-	for i, k := range keys[:len(keys)-1] {
-		newN += h[k].n
-		newC += h[k].c
+	for i, s := range x[:max(len(x)-1, 0)] {
+		newN += s.n
+		newC += s.c
 		oldN, oldC := n-newN, c-newC
 		if newN < ChangeMinSide {
 			continue
@@ -74,18 +93,19 @@ func (h history) change() (from int, changed bool) {
 		if oldN < ChangeMinSide {
 			break
 		}
-		if z := math.Abs(twoProportionZ(newC, newN, oldC, oldN)); z >= best {
-			best, from = z, keys[i+1]
+		if g := likelihoodRatio(newC, newN, oldC, oldN); g >= best {
+			best, from = g, x[i+1].at
 		}
 	}
 	return from, from != math.MaxInt
 }
 
 // counts returns the arm's weighted exposures and conversions in the
-// slots newer than from.
-func (h history) counts(from int) (exp, conv float64) {
-	for k, s := range h {
-		if k < from {
+// slots newer than from (before: from and older), added in slot order so
+// that the same data always gives the same sums.
+func (x series) counts(from int, before bool) (exp, conv float64) {
+	for _, s := range x {
+		if (s.at < from) != before {
 			exp += s.we
 			conv += s.wc
 		}
@@ -93,23 +113,24 @@ func (h history) counts(from int) (exp, conv float64) {
 	return exp, conv
 }
 
-// slots are the slots the arm saw, newest first.
-func (h history) slots() []int {
-	keys := make([]int, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+// likelihoodRatio is G = 2·(log L(a/n, b/m) − log L(pooled)): the evidence
+// that a of n and b of m converted at different rates rather than one. It
+// is 0 when the rates are equal, and grows with the difference and the
+// counts.
+func likelihoodRatio(a, n, b, m int) float64 {
+	p := float64(a+b) / float64(n+m)
+	g := logL(a, n, float64(a)/float64(n)) + logL(b, m, float64(b)/float64(m)) - logL(a, n, p) - logL(b, m, p)
+	return max(2*g, 0)
 }
 
-// twoProportionZ is the z of the difference between the rates a/n and b/m
-// under the pooled rate: 0 when both sides always or never convert.
-func twoProportionZ(a, n, b, m int) float64 {
-	p := float64(a+b) / float64(n+m)
-	se := math.Sqrt(p * (1 - p) * (1/float64(n) + 1/float64(m)))
-	if se == 0 {
-		return 0
+// logL is the log-likelihood of c conversions of n at rate p (0·log 0 = 0).
+func logL(c, n int, p float64) float64 {
+	var l float64
+	if c > 0 {
+		l += float64(c) * math.Log(p)
 	}
-	return (float64(a)/float64(n) - float64(b)/float64(m)) / se
+	if n > c {
+		l += float64(n-c) * math.Log(1-p)
+	}
+	return l
 }

@@ -68,7 +68,7 @@ func TestLearnFollowsAChange(t *testing.T) {
 		// Dessert saw nothing since: its prior is its old rate, worth
 		// PriorWeight observations at most.
 		de := arm(m, "dessert", morning)
-		if de == nil || de.Exposures != 0 || de.Alpha+de.Beta > 2+PriorWeight+1e-6 {
+		if de == nil || de.Exposures != 0 || de.Alpha+de.Beta > PriorWeight+1e-3 {
 			t.Fatalf("morning dessert %+v: want no exposures and at most %d pseudo-observations", de, PriorWeight)
 		}
 		if mean := de.Alpha / (de.Alpha + de.Beta); mean < 0.15 || mean > 0.35 {
@@ -134,17 +134,121 @@ func TestLearnNoChangeInNoise(t *testing.T) {
 	})
 }
 
-// TestTwoProportionZ checks the test against a worked example and its
+// TestLikelihoodRatio checks the statistic against a worked example (G
+// over the 2×2 table: 2·Σ observed·ln(observed/expected)) and its
 // degenerate cases.
-func TestTwoProportionZ(t *testing.T) {
-	// 10/100 against 30/100: pooled 0.2, se = sqrt(0.2·0.8·0.02) = 0.05657.
-	if z := twoProportionZ(10, 100, 30, 100); !near(z, -0.2/0.0565685) {
-		t.Errorf("z = %v", z)
+func TestLikelihoodRatio(t *testing.T) {
+	// 10/100 against 30/100; expected 20 and 80 conversions and misses
+	// on each side: 2·(10·ln 0.5 + 90·ln 1.125 + 30·ln 1.5 + 70·ln 0.875).
+	if g := likelihoodRatio(10, 100, 30, 100); !near(g, 12.971514) {
+		t.Errorf("G = %v, want 12.9715", g)
 	}
-	if z := twoProportionZ(0, 50, 0, 50); z != 0 {
-		t.Errorf("never converted: z = %v", z)
+	if g := likelihoodRatio(0, 50, 0, 50); g != 0 {
+		t.Errorf("never converted: G = %v", g)
 	}
-	if z := twoProportionZ(50, 50, 20, 20); z != 0 {
-		t.Errorf("always converted: z = %v", z)
+	if g := likelihoodRatio(50, 50, 20, 20); g != 0 {
+		t.Errorf("always converted: G = %v", g)
 	}
+	if g := likelihoodRatio(20, 50, 40, 100); g > 1e-9 {
+		t.Errorf("the same rate: G = %v", g)
+	}
+}
+
+// TestHistorySplit: a hand-built history, 30% in slots 0 to 4 and 70% in
+// slots 5 to 9, 10 exposures each; the change is at slot 5, the newest of
+// the older side, and counts(5) holds slots 0 to 4 exactly.
+func TestHistorySplit(t *testing.T) {
+	h := history{}
+	for i := range 10 {
+		conv := 3
+		if i >= 5 {
+			conv = 7
+		}
+		for j := range 10 {
+			h.add(i, 0.5, j < conv)
+		}
+	}
+	x := h.series()
+	from, ok := x.change()
+	if !ok || from != 5 {
+		t.Fatalf("change at %d (%v), want slot 5", from, ok)
+	}
+	if e, c := x.counts(from, false); !near(e, 25) || !near(c, 7.5) {
+		t.Errorf("since the change: %v exposures, %v conversions; want 25 and 7.5 (weight 0.5)", e, c)
+	}
+	if e, c := x.counts(from, true); !near(e, 25) || !near(c, 17.5) {
+		t.Errorf("before the change: %v exposures, %v conversions; want 25 and 17.5", e, c)
+	}
+	// Fewer than ChangeMinSide on the newer side: no change yet.
+	h = history{}
+	for j := range 19 {
+		h.add(0, 1, j < 0)
+	}
+	for j := range 100 {
+		h.add(1, 1, j < 90)
+	}
+	if from, ok := h.series().change(); ok {
+		t.Errorf("a change at %d with 19 exposures since", from)
+	}
+}
+
+// TestLearnContextsAndPooledChanges: in a context where two arms changed,
+// at different times, the others follow the latest change; the arms over
+// all contexts go by their own changes only.
+func TestLearnContextsAndPooledChanges(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		db := open(t)
+		r := rand.New(rand.NewPCG(7, 8))
+		ctxKey := "taste:coffee|morning|north"
+		// pastry falls on day 10, dessert on day 15; tea never changes,
+		// and is last suggested on day 12.
+		exposures(t, db, r, t0, 200, ctxKey, "pastry", 0.6)
+		exposures(t, db, r, t0.Add(10*24*time.Hour), 200, ctxKey, "pastry", 0.05)
+		exposures(t, db, r, t0, 300, ctxKey, "dessert", 0.5)
+		exposures(t, db, r, t0.Add(15*24*time.Hour), 60, ctxKey, "dessert", 0.02)
+		exposures(t, db, r, t0.Add(2*24*time.Hour), 240, ctxKey, "tea", 0.2)
+		l, err := Learn(context.Background(), db, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &l.Model
+		// tea's exposures all came before dessert's change (the latest):
+		// none are left, only its prior.
+		tea := arm(m, "tea", ctxKey)
+		if tea == nil || tea.Exposures != 0 {
+			t.Fatalf("tea %+v: all its exposures are before its context's latest change", tea)
+		}
+		// pastry keeps what came after its own change, though its
+		// context changed again since.
+		pa := arm(m, "pastry", ctxKey)
+		if pa == nil || pa.Exposures < 60 || pa.Alpha/(pa.Alpha+pa.Beta) > 0.15 {
+			t.Fatalf("pastry %+v: want its exposures since its own change, at about 5%%", pa)
+		}
+		// Over all contexts, tea did not change: it keeps its counts.
+		if all := arm(m, "tea", decide.AllContexts); all == nil || all.Exposures < 50 {
+			t.Errorf("tea over all contexts %+v: it did not change", all)
+		}
+		if l.Changes < 4 { // pastry and dessert, in the context and over all
+			t.Errorf("%d changes, want at least 4", l.Changes)
+		}
+	})
+}
+
+// TestLearnNoChangeAtLowRates: offers few take (2%) do not make false
+// changes out of a lucky run of conversions.
+func TestLearnNoChangeAtLowRates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
+		db := open(t)
+		r := rand.New(rand.NewPCG(9, 10))
+		for i := range 40 {
+			exposures(t, db, r, t0, 500, fmt.Sprintf("taste:c%d|evening|north", i), "juice", 0.02)
+		}
+		l, err := Learn(context.Background(), db, settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Changes != 0 {
+			t.Errorf("%d changes found in 40 arms at a constant 2%%", l.Changes)
+		}
+	})
 }

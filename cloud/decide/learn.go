@@ -13,6 +13,7 @@
 package decide
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"math"
@@ -130,8 +131,8 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		wg.Go(func() { mined, mineErr = mine(ctx, db, s, from, until, &minedOut) })
 	}
 
-	// Posteriors, from the exposed suggestions, each arm since its last
-	// change (change.go).
+	// Posteriors, from the exposed suggestions, each arm since its change
+	// if it had one (change.go).
 	halfLifeUS := float64(s.HalfLife.Microseconds())
 	slotUS := max(s.Window.Microseconds()/slots, 1)
 	type armKey struct{ offer, context string }
@@ -149,7 +150,7 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 			return
 		}
 		w := math.Exp2(-float64(until-x.AtUS) / halfLifeUS)
-		i := int((until - x.AtUS) / slotUS)
+		i := min(int((until-x.AtUS)/slotUS), slots-1) // the oldest instant is in the last slot
 		count(armKey{x.Offer, s.contextIn(x.Context, x.Store)}, i, w, x.Converted)
 		count(armKey{x.Offer, decide.AllContexts}, i, w, x.Converted)
 	})
@@ -164,13 +165,18 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	// customers of that context want: each of its arms is learned from
 	// after the context's latest change, so that the arms that rose get
 	// explored again too, not only the one that fell. An arm that did
-	// not change itself starts again from what it was before, as a prior
-	// of at most PriorWeight observations; one that changed, from the
-	// prior every arm has (below). The arms over all contexts mix
-	// contexts, and go by their own changes only.
-	own := map[armKey]int{}   // an arm: slot of its latest change
+	// not change itself starts again from what it was before, shrunk
+	// toward the prior every arm has (below), as a prior of at most
+	// PriorWeight observations; one that changed, from that prior alone.
+	// The arms over all contexts mix contexts, and go by their own
+	// changes only.
+	own := map[armKey]int{}   // an arm: slot of its change
 	since := map[string]int{} // a context: slot of its latest change
+	sealed := make(map[armKey]series, len(arms))
 	for k, h := range arms {
+		sealed[k] = h.series()
+	}
+	for k, h := range sealed {
 		from, ok := h.change()
 		if !ok {
 			continue
@@ -184,23 +190,20 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		exp, conv float64
 		before    *counts // an unchanged arm's counts before its context's change
 	}
-	learned := make(map[armKey]counts, len(arms))
-	for k, h := range arms {
+	learned := make(map[armKey]counts, len(sealed))
+	for k, h := range sealed {
 		from, changed := own[k]
+		if !changed {
+			from = math.MaxInt
+		}
 		var c counts
 		if at, ok := since[k.context]; ok && !changed {
 			from = at
 			var b counts
-			b.exp, b.conv = h.counts(math.MaxInt)
-			c.exp, c.conv = h.counts(from)
-			b.exp, b.conv = b.exp-c.exp, b.conv-c.conv
+			b.exp, b.conv = h.counts(from, true)
 			c.before = &b
-		} else {
-			if !changed {
-				from = math.MaxInt
-			}
-			c.exp, c.conv = h.counts(from)
 		}
+		c.exp, c.conv = h.counts(from, false)
 		learned[k] = c
 	}
 	out.Changes = len(own)
@@ -208,10 +211,17 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 	// and group over all dayparts, which shrinks toward the offer's
 	// pooled arm: who the customers are says more of what they take than
 	// the time of day does.
+	keys := make([]armKey, 0, len(learned)) // in order: the same data, the same sums
+	for k := range learned {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b armKey) int {
+		return cmp.Or(cmp.Compare(a.offer, b.offer), cmp.Compare(a.context, b.context))
+	})
 	segments := map[armKey]counts{}
-	for k, c := range learned {
+	for _, k := range keys {
 		if seg := segmentOf(k.context); seg != "" {
-			t := segments[armKey{k.offer, seg}]
+			c, t := learned[k], segments[armKey{k.offer, seg}]
 			t.exp, t.conv = t.exp+c.exp, t.conv+c.conv
 			segments[armKey{k.offer, seg}] = t
 		}
@@ -223,13 +233,12 @@ func learn(ctx context.Context, db *store.DB, s Settings, st store.DecideStamp, 
 		// level of a context's prior: no data, no opinion.
 		w, p := 2.0, 0.5
 		if k.context != decide.AllContexts {
+			pooled := learned[armKey{k.offer, decide.AllContexts}]
+			w, p = shrink(w, p, pooled.exp, pooled.conv)
+			seg := segments[armKey{k.offer, segmentOf(k.context)}]
+			w, p = shrink(w, p, seg.exp, seg.conv)
 			if c.before != nil {
 				w, p = shrink(w, p, c.before.exp, c.before.conv)
-			} else {
-				pooled := learned[armKey{k.offer, decide.AllContexts}]
-				w, p = shrink(w, p, pooled.exp, pooled.conv)
-				seg := segments[armKey{k.offer, segmentOf(k.context)}]
-				w, p = shrink(w, p, seg.exp, seg.conv)
 			}
 		}
 		// At least minPseudo each, so that rounding leaves a valid Beta.
