@@ -256,18 +256,26 @@ func (b *basket) more(rw map[string]any) bool {
 // applies reports whether offer id applies to lines, judged on its
 // condition and reward alone.
 func (w *World) applies(id string, lines []protocol.Line) bool {
-	c := w.bare(id)
+	return w.evaluate(w.bare(id), lines)[id]
+}
+
+// evaluate is the offers of c that apply to lines (none when c is nil).
+func (w *World) evaluate(c *offer.Catalog, lines []protocol.Line) map[string]bool {
+	out := map[string]bool{}
 	if c == nil {
-		return false
+		return out
 	}
 	r, err := c.Evaluate(&offer.Input{
 		Basket: &protocol.Message{V: protocol.Version, Type: protocol.TypeBasket, Lines: lines},
 		Now:    time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC),
 	})
 	if err != nil {
-		return false
+		return out
 	}
-	return slices.ContainsFunc(r.Offers, func(o protocol.Offer) bool { return o.ID == id })
+	for _, o := range r.Offers {
+		out[o.ID] = true
+	}
+	return out
 }
 
 // bare is a catalog of offer id alone (id "": of every offer), active
@@ -314,22 +322,7 @@ func bareOffer(raw map[string]any) map[string]any {
 // applied is the offers that apply to lines by the whole catalog, each
 // offer judged on its condition and reward, with stacking.
 func (w *World) applied(lines []protocol.Line) map[string]bool {
-	out := map[string]bool{}
-	c := w.bare("")
-	if c == nil {
-		return out
-	}
-	r, err := c.Evaluate(&offer.Input{
-		Basket: &protocol.Message{V: protocol.Version, Type: protocol.TypeBasket, Lines: lines},
-		Now:    time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC),
-	})
-	if err != nil {
-		return out
-	}
-	for _, o := range r.Offers {
-		out[o.ID] = true
-	}
-	return out
+	return w.evaluate(w.bare(""), lines)
 }
 
 // selector is the offer language's item selector.
