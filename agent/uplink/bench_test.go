@@ -31,17 +31,7 @@ func BenchmarkDrain(b *testing.B) {
 	n := max(b.N, 100_000)
 	url := os.Getenv("POSOFFER_TEST_NATS_URL")
 	if url == "" {
-		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-			StoreDir: b.TempDir(), SyncAlways: true, NoSigs: true, NoLog: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		go srv.Start()
-		if !srv.ReadyForConnections(10 * time.Second) {
-			b.Fatal("nats server did not start")
-		}
-		defer srv.Shutdown()
-		url = srv.ClientURL()
+		url = startNATS(b, server.Options{JetStream: true, SyncAlways: true}).ClientURL()
 	}
 	nc, err := nats.Connect(url)
 	if err != nil {

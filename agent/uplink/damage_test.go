@@ -19,21 +19,8 @@ import (
 // store file because its file was damaged says so in every heartbeat, in
 // store_damaged and in alarms.
 func TestHeartbeatReportsADamagedStore(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	srv := startNATS(t, server.Options{JetStream: true})
+	nc := connect(t, srv.ClientURL())
 	beats := make(chan *nats.Msg, 10)
 	subject, _ := protocol.EventSubject("s1", protocol.EventHeartbeat)
 	nc.ChanSubscribe(subject, beats)

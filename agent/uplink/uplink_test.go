@@ -21,21 +21,8 @@ import (
 // must not hold the publish window for ever; once HQ's stream is healthy,
 // the outbox drains.
 func TestDrainRecoversFromLostAcknowledgements(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	srv := startNATS(t, server.Options{JetStream: true})
+	nc := connect(t, srv.ClientURL())
 	sink, _ := nc.Subscribe(protocol.EventsSubjects, func(*nats.Msg) {}) // takes them, answers nothing
 	nc.Flush()
 
