@@ -63,17 +63,6 @@ func TestShoppersLearn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs HQ and an agent for a simulated 10 days")
 	}
-	bin := buildAll(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "posoffer-sim"), "shoppers", "--days", "10", "--shoppers", "120",
-		"--shift-day", "0", "--seed", "7", "--json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("posoffer-sim shoppers: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var res struct {
 		Transactions   int        `json:"transactions"`
 		Exposed        int        `json:"exposed"`
@@ -88,17 +77,15 @@ func TestShoppersLearn(t *testing.T) {
 			Transactions int `json:"transactions"`
 		} `json:"per_day"`
 	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
-		t.Fatalf("last line is not the JSON result: %v\n%s", err, stdout.String())
-	}
-	t.Logf("\n%s", stdout.String())
+	out, last := runShoppers(t, 3*time.Minute, &res, "--days", "10", "--shoppers", "120", "--shift-day", "0", "--seed", "7")
+	t.Logf("\n%s", out)
 	switch {
 	case res.Learned == nil || res.Fixed == nil || res.Oracle == nil || res.UpliftTrue == nil || len(res.UpliftCI) != 2:
-		t.Fatalf("fields missing: %s", lines[len(lines)-1])
+		t.Fatalf("fields missing: %s", last)
 	case res.Transactions != 1200 || len(res.PerDay) != 10 || res.PerDay[9].Transactions != 120:
 		t.Errorf("%d transactions over %d days, want 1200 over 10", res.Transactions, len(res.PerDay))
 	case res.UpliftMeasured == nil || res.UpliftCI[0] == nil || res.HQExposed == 0:
-		t.Errorf("no uplift from HQ: %s", lines[len(lines)-1])
+		t.Errorf("no uplift from HQ: %s", last)
 	case *res.Oracle < *res.Learned || *res.Oracle < *res.Fixed:
 		t.Errorf("the oracle (%.3f) is beaten: learned %.3f, fixed %.3f", *res.Oracle, *res.Learned, *res.Fixed)
 	case *res.Learned <= *res.Fixed:
@@ -112,18 +99,6 @@ func TestShoppersWorldFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs HQ and an agent")
 	}
-	bin := buildAll(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "posoffer-sim"), "shoppers", "--days", "2", "--shoppers", "40",
-		"--catalog", "../../internal/shopsim/testdata/catalog.json", "--population", "../../internal/shopsim/testdata/population.yaml",
-		"--segments", "3", "--json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("posoffer-sim shoppers: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var res struct {
 		Transactions int     `json:"transactions"`
 		Candidates   float64 `json:"candidates"`
@@ -131,13 +106,35 @@ func TestShoppersWorldFiles(t *testing.T) {
 			Learned float64 `json:"uptake_learned"`
 		} `json:"per_day"`
 	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
-		t.Fatalf("last line is not the JSON result: %v\n%s", err, stdout.String())
-	}
+	out, _ := runShoppers(t, 2*time.Minute, &res, "--days", "2", "--shoppers", "40",
+		"--catalog", "../../internal/shopsim/testdata/catalog.json", "--population", "../../internal/shopsim/testdata/population.yaml",
+		"--segments", "3")
 	if res.Transactions != 80 || len(res.PerDay) != 2 {
-		t.Errorf("%d transactions over %d days, want 80 over 2\n%s", res.Transactions, len(res.PerDay), stdout.String())
+		t.Errorf("%d transactions over %d days, want 80 over 2\n%s", res.Transactions, len(res.PerDay), out)
 	}
 	if res.PerDay[0].Learned+res.PerDay[1].Learned == 0 {
-		t.Errorf("nothing suggested was ever likely to be taken:\n%s", stdout.String())
+		t.Errorf("nothing suggested was ever likely to be taken:\n%s", out)
 	}
+}
+
+// runShoppers runs posoffer-sim shoppers --json with args, within timeout,
+// and decodes its last line into res. It returns the whole output and the
+// last line.
+func runShoppers(t *testing.T, timeout time.Duration, res any, args ...string) (out, last string) {
+	t.Helper()
+	bin := buildAll(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "posoffer-sim"), append(append([]string{"shoppers"}, args...), "--json")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("posoffer-sim shoppers: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	last = lines[len(lines)-1]
+	if err := json.Unmarshal([]byte(last), res); err != nil {
+		t.Fatalf("last line is not the JSON result: %v\n%s", err, stdout.String())
+	}
+	return stdout.String(), last
 }
