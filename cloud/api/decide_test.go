@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/posoffer/posoffer/cloud/bus/bustest"
 	"github.com/posoffer/posoffer/cloud/decide"
 	"github.com/posoffer/posoffer/cloud/ingest"
 	"github.com/posoffer/posoffer/cloud/store"
@@ -23,22 +23,10 @@ import (
 // ingest until the database holds them all.
 func ingestEvents(t *testing.T, db *store.DB, events []*protocol.Event) jetstream.JetStream {
 	t.Helper()
-	js, cons := startBus(t)
+	js, cons := bustest.Start(t)
+	bustest.Publish(t, js, events)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, e := range events {
-		subject, err := protocol.EventSubject(e.Store, e.Kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(e.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ictx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ingest.Run(ictx, ingest.Options{DB: db, JS: js, Consumer: cons}) }()

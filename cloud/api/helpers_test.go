@@ -16,10 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/bus/bustest"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/store/storetest"
 	"github.com/posoffer/posoffer/protocol"
@@ -98,39 +97,11 @@ func (k *flakyKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDe
 	return k.KeyValue.Delete(ctx, key, opts...)
 }
 
-// startBus runs an embedded NATS server on a random port with HQ's
-// stream, consumer and buckets, and returns a JetStream client of it and
-// the ingest consumer.
-func startBus(t testing.TB) (jetstream.JetStream, jetstream.Consumer) {
-	t.Helper()
-	srv, err := bus.StartServer(t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cons, err := bus.Ensure(ctx, js, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js, cons
-}
-
 // startBucket runs an embedded NATS server on a random port and returns
 // its catalog bucket.
 func startBucket(t testing.TB) jetstream.KeyValue {
 	t.Helper()
-	js, _ := startBus(t)
+	js, _ := bustest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, protocol.CatalogBucket)

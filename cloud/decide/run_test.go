@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/bus/bustest"
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/store/storetest"
 	"github.com/posoffer/posoffer/protocol"
@@ -25,25 +24,7 @@ import (
 
 func startNATS(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	s, err := bus.StartServer(t.TempDir(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := bus.Ensure(ctx, js, 0); err != nil {
-		t.Fatal(err)
-	}
+	js, _ := bustest.Start(t)
 	return js
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posoffer/posoffer/cloud/bus"
+	"github.com/posoffer/posoffer/cloud/bus/bustest"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/decide"
 )
@@ -47,18 +48,7 @@ func publishAs(t *testing.T, nc *nats.Conn, events []*protocol.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, e := range events {
-		subject, err := protocol.EventSubject(e.Store, e.Kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := json.Marshal(e)
-		if _, err := js.Publish(ctx, subject, b, jetstream.WithMsgID(e.ID)); err != nil {
-			t.Fatalf("publish %s: %v", subject, err)
-		}
-	}
+	bustest.Publish(t, js, events)
 }
 
 // modelIn returns the model in HQ's decide bucket, verified with the
