@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/posoffer/posoffer/agent/internal/natstest"
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 )
@@ -31,7 +32,7 @@ func BenchmarkDrain(b *testing.B) {
 	n := max(b.N, 100_000)
 	url := os.Getenv("POSOFFER_TEST_NATS_URL")
 	if url == "" {
-		url = startNATS(b, server.Options{JetStream: true, SyncAlways: true}).ClientURL()
+		url = natstest.Start(b, server.Options{JetStream: true, SyncAlways: true}).ClientURL()
 	}
 	nc, err := nats.Connect(url)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/posoffer/posoffer/agent/internal/natstest"
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
@@ -38,8 +39,8 @@ type catalogBench struct {
 }
 
 func newCatalogBench(t *testing.T) *catalogBench {
-	srv := startNATS(t, server.Options{JetStream: true})
-	nc := connect(t, srv.ClientURL())
+	srv := natstest.Start(t, server.Options{JetStream: true})
+	nc := natstest.Connect(t, srv.ClientURL())
 	js, _ := jetstream.New(nc)
 	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: protocol.CatalogBucket})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/posoffer/posoffer/agent/internal/natstest"
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 )
@@ -19,8 +20,8 @@ import (
 // store file because its file was damaged says so in every heartbeat, in
 // store_damaged and in alarms.
 func TestHeartbeatReportsADamagedStore(t *testing.T) {
-	srv := startNATS(t, server.Options{JetStream: true})
-	nc := connect(t, srv.ClientURL())
+	srv := natstest.Start(t, server.Options{JetStream: true})
+	nc := natstest.Connect(t, srv.ClientURL())
 	beats := make(chan *nats.Msg, 10)
 	subject, _ := protocol.EventSubject("s1", protocol.EventHeartbeat)
 	nc.ChanSubscribe(subject, beats)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/posoffer/posoffer/agent/internal/natstest"
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
 	"github.com/posoffer/posoffer/protocol/decide"
@@ -47,8 +48,8 @@ func (l *syncLog) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(
 func (l *syncLog) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func newModelBench(t *testing.T, bucket bool) *modelBench {
-	srv := startNATS(t, server.Options{JetStream: true})
-	nc := connect(t, srv.ClientURL())
+	srv := natstest.Start(t, server.Options{JetStream: true})
+	nc := natstest.Connect(t, srv.ClientURL())
 	js, _ := jetstream.New(nc)
 	db, err := store.Open(filepath.Join(t.TempDir(), "agent.db"), store.Options{})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/posoffer/posoffer/agent/internal/natstest"
 	"github.com/posoffer/posoffer/agent/store"
 	"github.com/posoffer/posoffer/protocol"
 )
@@ -21,8 +22,8 @@ import (
 // must not hold the publish window for ever; once HQ's stream is healthy,
 // the outbox drains.
 func TestDrainRecoversFromLostAcknowledgements(t *testing.T) {
-	srv := startNATS(t, server.Options{JetStream: true})
-	nc := connect(t, srv.ClientURL())
+	srv := natstest.Start(t, server.Options{JetStream: true})
+	nc := natstest.Connect(t, srv.ClientURL())
 	sink, _ := nc.Subscribe(protocol.EventsSubjects, func(*nats.Msg) {}) // takes them, answers nothing
 	nc.Flush()
 

@@ -1,4 +1,5 @@
-package uplink
+// Package natstest runs embedded NATS servers for the agent's tests.
+package natstest
 
 import (
 	"testing"
@@ -8,10 +9,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// startNATS starts an embedded NATS server with opts on a free local port,
+// Start starts an embedded NATS server with opts on a free local port,
 // quiet, with JetStream's files (when opts enable it) in a temporary
 // directory, and shuts it down when the test ends.
-func startNATS(t testing.TB, opts server.Options) *server.Server {
+func Start(t testing.TB, opts server.Options) *server.Server {
 	t.Helper()
 	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", server.RANDOM_PORT, true, true
 	if opts.JetStream && opts.StoreDir == "" {
@@ -29,8 +30,8 @@ func startNATS(t testing.TB, opts server.Options) *server.Server {
 	return srv
 }
 
-// connect is a connection to url, closed when the test ends.
-func connect(t testing.TB, url string) *nats.Conn {
+// Connect is a connection to url, closed when the test ends.
+func Connect(t testing.TB, url string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
