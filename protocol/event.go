@@ -19,6 +19,10 @@ type Event struct {
 	Terminal string    `json:"terminal,omitempty"`
 	Txn      string    `json:"txn,omitempty"`
 	Customer string    `json:"customer,omitempty"` // customer_key
+	// Day is the store-local date of At, YYYY-MM-DD: the day HQ counts the
+	// event on in its reports. Absent from agents older than it; HQ then
+	// counts the event on At's date in the store's last known zone.
+	Day string `json:"day,omitempty"`
 
 	Checkout   *CheckoutEvent   `json:"checkout,omitempty"`
 	Redemption *RedemptionEvent `json:"redemption,omitempty"`
@@ -40,7 +44,26 @@ type CheckoutEvent struct {
 	// Decision is what the till suggested during the transaction, absent
 	// from agents older than it and when nothing could be suggested.
 	Decision *Decision `json:"decision,omitempty"`
+	// Shown is each offer shown during the transaction, once as an offer
+	// that applied and once as a suggestion (a nudge or a cross-sell), and
+	// whether this checkout redeemed it. HQ's uptake is the share of the
+	// checkouts shown an offer that redeemed it. Absent from agents older
+	// than it.
+	Shown []Shown `json:"shown,omitempty"`
 }
+
+// Shown is one offer shown during a transaction.
+type Shown struct {
+	Offer string `json:"offer"`
+	// Suggested: shown as a nudge or cross-sell, not as an offer that
+	// applied.
+	Suggested bool `json:"suggested,omitempty"`
+	// Redeemed: among the checkout's redemptions.
+	Redeemed bool `json:"redeemed,omitempty"`
+}
+
+// MaxShown bounds a checkout's Shown.
+const MaxShown = 1024
 
 // Decision is the choice of suggestions made for one transaction, which
 // HQ learns from and measures uplift with. A suggested offer converted
@@ -130,6 +153,9 @@ type Heartbeat struct {
 	// started (it runs on a fresh one); empty: the file was sound. The
 	// same is said in Alarms, which older HQs show.
 	StoreDamaged string `json:"store_damaged,omitempty"`
+	// Zone is the store's IANA time zone (its agent's timezone), which HQ
+	// counts and shows the store's days in. Absent from older agents.
+	Zone string `json:"zone,omitempty"`
 }
 
 // DecodeEvent parses an event and checks it with Validate, and that it

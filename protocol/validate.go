@@ -161,6 +161,8 @@ func (e *Event) problem() *Error {
 		return newError(CodeBadMessage, "terminal: must be empty or a terminal id, 1 to %d characters of a-z, 0-9 and -", MaxTerminalIDLen)
 	case e.Customer != "" && !ValidCustomerKey(e.Customer):
 		return newError(CodeBadMessage, "customer: must be empty or a customer_key")
+	case e.Day != "" && !localDayOf(e.Day, e.At):
+		return newError(CodeBadMessage, "day: must be the date YYYY-MM-DD of at in some time zone (its UTC date, the day before or the day after)")
 	}
 	switch e.Kind {
 	case EventCheckout:
@@ -188,6 +190,9 @@ func (e *Event) problem() *Error {
 			if p := checkDecision(d); p != nil {
 				return p.in("checkout.decision")
 			}
+		}
+		if p := checkShown(c.Shown); p != nil {
+			return p.in("checkout.shown")
 		}
 	case EventRedemption:
 		r := e.Redemption
@@ -262,8 +267,63 @@ func (e *Event) problem() *Error {
 				return p.in("heartbeat.alarms[%d]", i)
 			}
 		}
+		if h.Zone != "" && !ValidZoneName(h.Zone) {
+			return newError(CodeBadMessage, "heartbeat.zone: must be an IANA time zone name such as Asia/Tokyo")
+		}
 	default:
 		return newError(CodeBadMessage, "kind: must be redemption, impression, checkout, profile, heartbeat or discrepancy")
+	}
+	return nil
+}
+
+// localDayOf reports whether day is a date YYYY-MM-DD that at falls on in
+// some time zone: zones run from 12 hours behind UTC to 14 ahead, so the
+// day before at's UTC date, that date or the day after.
+func localDayOf(day string, at time.Time) bool {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil || d.Format(time.DateOnly) != day {
+		return false
+	}
+	u := at.UTC()
+	utc := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	diff := d.Sub(utc)
+	return diff >= -24*time.Hour && diff <= 24*time.Hour
+}
+
+// ValidZoneName reports whether s has the form of an IANA time zone name
+// (Area/Location, or UTC): letters, digits and _+-/, at most 64 bytes,
+// no empty or dot part. Whether the zone exists is for the reader's time
+// zone database to say.
+func ValidZoneName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '/' || s[len(s)-1] == '/' || strings.Contains(s, "//") {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '+', r == '-', r == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkShown checks a checkout's shown offers: each (offer, suggested)
+// once.
+func checkShown(shown []Shown) *Error {
+	if len(shown) > MaxShown {
+		return newError(CodeBadMessage, ": at most %d offers", MaxShown)
+	}
+	seen := make(map[Shown]bool, len(shown))
+	for i, s := range shown {
+		if p := offerID("offer", s.Offer); p != nil {
+			return p.in("[%d]", i)
+		}
+		k := Shown{Offer: s.Offer, Suggested: s.Suggested}
+		if seen[k] {
+			return newError(CodeBadMessage, "[%d]: offer %s is listed twice", i, s.Offer)
+		}
+		seen[k] = true
 	}
 	return nil
 }

@@ -202,3 +202,16 @@ func TestCleanText(t *testing.T) {
 		t.Errorf("CleanText of 1,200 bytes: %d bytes, %v", len(got), text("alarm", got, MaxTextLen))
 	}
 }
+
+func TestMinorUnit(t *testing.T) {
+	for code, want := range map[string]int{"JPY": 0, "EUR": 2, "USD": 2, "KWD": 3, "GBP": 2, "KRW": 0} {
+		if got, err := MinorUnit(code); got != want || err != nil {
+			t.Errorf("MinorUnit(%s) = %d, %v; want %d", code, got, err, want)
+		}
+	}
+	for _, code := range []string{"", "jpy", "YEN", "ZZZ", "EURO"} {
+		if _, err := MinorUnit(code); err == nil {
+			t.Errorf("MinorUnit(%q): no error", code)
+		}
+	}
+}

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,7 +75,7 @@ type Service struct {
 	// pending holds impressions not yet written, and pendingCounts their
 	// counts, which limits read on top of the store's.
 	mu            sync.Mutex
-	shown         map[string]map[string]bool
+	shown         map[string]map[protocol.Shown]bool // by txnKey
 	pending       []store.Impression
 	pendingCounts map[impressionKey]int64
 
@@ -140,7 +142,7 @@ func New(db *store.Store, opts Options) (*Service, error) {
 	}
 	s := &Service{
 		opts: opts, db: db, log: opts.Logger,
-		shown:         map[string]map[string]bool{},
+		shown:         map[string]map[protocol.Shown]bool{},
 		pendingCounts: map[impressionKey]int64{},
 		remote:        map[string]remoteProfile{},
 		offered:       map[string]map[string]grant{},
@@ -307,38 +309,39 @@ func (s *Service) basket(ctx context.Context, terminal string, m *protocol.Messa
 		}
 	}
 	s.m.replies.WithLabelValues(protocol.TypeOffers).Inc()
-	s.impressions(m.Txn, key, now, day, res.Offers, shown)
+	s.impressions(terminal, m.Txn, key, now, day, res.Offers, shown)
 	s.remember(terminal, m.Txn, res.Offers)
 	return reply
 }
 
 // impressions keeps the offers and nudges shown for the first time in
 // this transaction, to be written later.
-func (s *Service) impressions(txn, key string, now time.Time, day int64, offers []protocol.Offer, suggested []string) {
+func (s *Service) impressions(terminal, txn, key string, now time.Time, day int64, offers []protocol.Offer, suggested []string) {
 	if len(offers)+len(suggested) == 0 {
 		return
 	}
 	imp := store.Impression{CustomerKey: key, At: now, Day: day}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	seen := s.shown[txn]
+	tk := txnKey(terminal, txn)
+	seen := s.shown[tk]
 	if seen == nil {
-		if len(s.shown) > 10_000 { // abandoned transactions: start over
+		if len(s.shown) > maxOpenTxns { // abandoned transactions: start over
 			clear(s.shown)
 		}
-		seen = map[string]bool{}
-		s.shown[txn] = seen
+		seen = map[protocol.Shown]bool{}
+		s.shown[tk] = seen
 	}
 	// An offer suggested first and then earned is shown twice: once as
 	// a suggestion, once as an offer, and counts as both.
 	for _, o := range offers {
-		if k := "offer:" + o.ID; !seen[k] {
+		if k := (protocol.Shown{Offer: o.ID}); !seen[k] {
 			seen[k] = true
 			imp.Offers = append(imp.Offers, o.ID)
 		}
 	}
 	for _, id := range suggested {
-		if k := "suggestion:" + id; !seen[k] {
+		if k := (protocol.Shown{Offer: id, Suggested: true}); !seen[k] {
 			seen[k] = true
 			imp.Nudges = append(imp.Nudges, id)
 		}
@@ -437,9 +440,34 @@ func (u usage) Counts(id string) offer.Counts {
 	return c
 }
 
+// shownIn returns what a transaction showed, in order of offer, offers
+// that applied before suggestions.
+func (s *Service) shownIn(terminal, txn string) []protocol.Shown {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := s.shown[txnKey(terminal, txn)]
+	if len(seen) == 0 {
+		return nil
+	}
+	out := slices.Collect(maps.Keys(seen))
+	slices.SortFunc(out, func(a, b protocol.Shown) int {
+		if c := strings.Compare(a.Offer, b.Offer); c != 0 {
+			return c
+		}
+		if a.Suggested == b.Suggested {
+			return 0
+		}
+		if b.Suggested {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
 func (s *Service) forget(terminal, txn string) {
 	s.mu.Lock()
-	delete(s.shown, txn)
+	delete(s.shown, txnKey(terminal, txn))
 	delete(s.offered, txnKey(terminal, txn))
 	delete(s.decisions, txnKey(terminal, txn))
 	s.mu.Unlock()
@@ -452,7 +480,7 @@ func (s *Service) checkout(ctx context.Context, terminal string, m *protocol.Mes
 		return s.fail(m.ID, err)
 	}
 	ck := &store.Checkout{Txn: m.Txn, Terminal: terminal, At: now, Day: day, Lines: m.Lines,
-		Paid: *m.Paid, Currency: m.Currency, Decision: s.decision(terminal, m.Txn)}
+		Paid: *m.Paid, Currency: m.Currency, Decision: s.decision(terminal, m.Txn), Shown: s.shownIn(terminal, m.Txn)}
 	var cust *offer.Customer
 	if m.Customer != "" {
 		ck.CustomerKey = CustomerKey(s.opts.TenantKey, m.Customer)

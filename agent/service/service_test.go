@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,13 @@ func TestImpressionsOfSuggestionAndOffer(t *testing.T) {
 			t.Fatalf("basket of %d: %+v", qty, r)
 		}
 	}
+	// The checkout says what the transaction showed, and that it redeemed
+	// the offer it was shown both ways.
+	ck := fmt.Sprintf(`{"v":1,"type":"checkout","id":"m-ck","txn":%q,"paid":1100,
+	 "applied":[{"offer":"spend-1000","discount":100}],"lines":[{"sku":"C","qty":4,"price":300}]}`, txn)
+	if r := f.send(t, ck); r.Type != protocol.TypeAck {
+		t.Fatalf("checkout: %+v", r)
+	}
 	f.svc.Close() // writes the impressions kept
 	pend, err := f.db.Peek(1000)
 	if err != nil {
@@ -206,6 +214,15 @@ func TestImpressionsOfSuggestionAndOffer(t *testing.T) {
 		e, err := protocol.DecodeEvent(p.Event)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if e.Day != "2026-11-23" {
+			t.Errorf("%s event: day %q, want the store-local 2026-11-23", e.Kind, e.Day)
+		}
+		if e.Kind == protocol.EventCheckout {
+			want := []protocol.Shown{{Offer: "spend-1000", Redeemed: true}, {Offer: "spend-1000", Suggested: true, Redeemed: true}}
+			if !reflect.DeepEqual(e.Checkout.Shown, want) {
+				t.Errorf("checkout shown %+v, want %+v", e.Checkout.Shown, want)
+			}
 		}
 		if e.Kind != protocol.EventImpression || e.Impression.Offer != "spend-1000" {
 			continue

@@ -309,6 +309,9 @@ type Checkout struct {
 	// Decision is what the till suggested during the transaction, for
 	// the checkout event; nil: nothing.
 	Decision *protocol.Decision
+	// Shown is what the customer was shown during the transaction;
+	// RecordCheckout marks the offers redeemed.
+	Shown []protocol.Shown
 }
 
 // Claim is one offer a terminal applied at checkout: what it claimed, and
@@ -376,9 +379,18 @@ func (s *Store) RecordCheckout(storeID string, ck *Checkout, impressions []Impre
 				return err
 			}
 		}
+		redeemed := map[string]bool{}
+		for _, c := range ck.Claims {
+			redeemed[c.Offer] = redeemed[c.Offer] || c.Redeemed
+		}
+		var shown []protocol.Shown
+		for _, sh := range ck.Shown {
+			sh.Redeemed = redeemed[sh.Offer]
+			shown = append(shown, sh)
+		}
 		return w.event(protocol.EventCheckout, func(e *protocol.Event) {
 			e.Checkout = &protocol.CheckoutEvent{Lines: lines, Subtotal: subtotal, Discount: discount,
-				Points: points, Paid: ck.Paid, Currency: ck.Currency, Decision: ck.Decision}
+				Points: points, Paid: ck.Paid, Currency: ck.Currency, Decision: ck.Decision, Shown: shown}
 		})
 	})
 	if err != nil {
@@ -453,8 +465,8 @@ func (w *writer) profile(lines []protocol.EventLine, paid, points int64, history
 
 // event appends an event of this checkout to the outbox.
 func (w *writer) event(kind protocol.EventKind, fill func(*protocol.Event)) error {
-	e := &protocol.Event{Kind: kind, Store: w.store, At: w.ck.At.UTC(), Terminal: w.ck.Terminal,
-		Txn: w.ck.Txn, Customer: w.ck.CustomerKey}
+	e := &protocol.Event{Kind: kind, Store: w.store, At: w.ck.At.UTC(), Day: eventDay(w.ck.Day, w.ck.At),
+		Terminal: w.ck.Terminal, Txn: w.ck.Txn, Customer: w.ck.CustomerKey}
 	fill(e)
 	return appendEvent(w.tx, e)
 }
@@ -534,6 +546,17 @@ func AddVisit(p *offer.Profile, day int64, lines []protocol.EventLine, paid, poi
 	p.History = kept
 }
 
+// eventDay is the store-local date an event says it happened on: day,
+// which is the date of at in some zone, so within a day of at's UTC date.
+// A day that is not is left out rather than have the event refused; HQ
+// then counts it on its date in the store's zone.
+func eventDay(day int64, at time.Time) string {
+	if d := day - at.Unix()/86400; d < -1 || d > 1 {
+		return ""
+	}
+	return civilDate(day)
+}
+
 func civilDate(day int64) string {
 	return time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
 }
@@ -573,7 +596,7 @@ func (s *Store) impressions(tx *bolt.Tx, storeID string, batch []Impression) err
 				}
 				continue
 			}
-			e := &protocol.Event{Kind: protocol.EventImpression, Store: storeID, At: imp.At.UTC(),
+			e := &protocol.Event{Kind: protocol.EventImpression, Store: storeID, At: imp.At.UTC(), Day: eventDay(imp.Day, imp.At),
 				Customer: imp.CustomerKey, Impression: &protocol.ImpressionEvent{Offer: id, Nudge: i >= len(imp.Offers)}}
 			if err := appendEvent(tx, e); err != nil {
 				return err

@@ -55,6 +55,7 @@ type Options struct {
 	Creds string // a NATS .creds file or nkey seed file (see credsOption), optional
 	Store string // this store's id
 	Agent string // the agent's version, for heartbeats
+	Zone  string // the store's IANA time zone, for heartbeats
 	DB    *store.Store
 
 	// Apply makes a catalog document from HQ the one the agent serves, or
@@ -395,7 +396,8 @@ func (u *Uplink) heartbeat(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	hb := &protocol.Heartbeat{Agent: protocol.CleanText(u.opts.Agent, protocol.MaxTextLen), OutboxDepth: st.Depth, Dropped: st.Dropped}
+	hb := &protocol.Heartbeat{Agent: protocol.CleanText(u.opts.Agent, protocol.MaxTextLen), OutboxDepth: st.Depth, Dropped: st.Dropped,
+		Zone: u.opts.Zone}
 	if u.opts.Catalog != nil {
 		hb.Catalog = u.opts.Catalog()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/protocol"
 	"github.com/posoffer/posoffer/protocol/catalogsig"
 )
 
@@ -43,6 +44,12 @@ type Options struct {
 	// StoreGroups is each store's group (HQ's decide.groups), which
 	// reports filter by.
 	StoreGroups map[string]string
+	// Currency is the tenant's ISO 4217 currency, which every amount is
+	// in, in its minor unit; "" when not configured.
+	Currency string
+	// Zone is HQ's time zone: its today, and the default span of reports.
+	// Nil is UTC.
+	Zone *time.Location
 }
 
 // New returns the API's handler, which serves every route under Prefix.
@@ -64,7 +71,24 @@ type server struct {
 	metrics metrics
 
 	storeGroups map[string]string // Options.StoreGroups
+	tenant      Tenant
+	zone        *time.Location
 }
+
+// Tenant is how the tenant counts money and time, as GET /api/v1/me says.
+type Tenant struct {
+	// Currency is the ISO 4217 code of every amount, "" when HQ was not
+	// told; MinorUnit the digits of its minor unit, which amounts are in
+	// (JPY 0: 1100 is ¥1,100; EUR 2: 1100 is €11.00).
+	Currency  string `json:"currency"`
+	MinorUnit int    `json:"minor_unit"`
+	// Timezone is HQ's IANA zone, Today the date there.
+	Timezone string `json:"timezone"`
+	Today    string `json:"today"`
+}
+
+// today is the date in HQ's zone.
+func (s *server) today() string { return s.now().In(s.zone).Format(time.DateOnly) }
 
 // handler serves one route. An error it returns becomes the reply: an
 // *Error as it says, anything else a 500 with a fixed message, logged.
@@ -79,7 +103,18 @@ type route struct {
 
 func newServer(opts Options) *server {
 	s := &server{db: opts.DB, log: opts.Logger, now: opts.Clock, csrf: http.NewCrossOriginProtection(),
-		mux: http.NewServeMux(), feed: defaultFeed, storeGroups: opts.StoreGroups}
+		mux: http.NewServeMux(), feed: defaultFeed, storeGroups: opts.StoreGroups, zone: opts.Zone}
+	if s.zone == nil {
+		s.zone = time.UTC
+	}
+	s.tenant = Tenant{Currency: opts.Currency, Timezone: s.zone.String()}
+	if opts.Currency != "" {
+		digits, err := protocol.MinorUnit(opts.Currency)
+		if err != nil {
+			panic("api.New: " + err.Error()) // the configuration was checked
+		}
+		s.tenant.MinorUnit = digits
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

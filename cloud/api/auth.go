@@ -196,6 +196,11 @@ func (s *server) sameOrigin(r *http.Request) bool {
 
 // me answers with the token that authorized the request.
 func (s *server) me(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, tokenOf(r))
+	tenant := s.tenant
+	tenant.Today = s.today()
+	writeJSON(w, http.StatusOK, struct {
+		store.Token
+		Tenant Tenant `json:"tenant"`
+	}{tokenOf(r), tenant})
 	return nil
 }

@@ -52,7 +52,7 @@ func (s *server) discrepancyReport(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, report[store.DiscrepancySummaryRow]{from, to, orEmpty(rows)})
+	writeJSON(w, http.StatusOK, spanReport[store.DiscrepancySummaryRow]{from, to, orEmpty(rows)})
 	return nil
 }
 

@@ -8,11 +8,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/posoffer/posoffer/cloud/store"
 )
 
 // DefaultSpan is the period a report covers when the request gives no
 // from: the 30 days up to to, which is now by default.
 const DefaultSpan = 30 * 24 * time.Hour
+
+// DefaultReportDays are the days a report covers without from: the 30
+// days up to to, which is by default the day after today in HQ's zone.
+const DefaultReportDays = 30
 
 // params reads a request's query parameters. The first problem is kept in
 // err, a bad request that names the parameter.
@@ -104,6 +110,41 @@ func (p *params) span(now time.Time) (from, to time.Time) {
 		p.fail("from", "must be before to (%s), got %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	return from, to
+}
+
+// day returns a date parameter, YYYY-MM-DD; an RFC 3339 time stands for
+// its date as written. "" when absent.
+func (p *params) day(name string) string {
+	s := p.v.Get(name)
+	if s == "" {
+		return ""
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t.Format(time.DateOnly)
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.Format(time.DateOnly)
+	}
+	p.fail(name, "want a date such as 2026-11-22; got %s", quote(s))
+	return ""
+}
+
+// days returns the from and to parameters as store-local days [from, to):
+// to defaults to the day after today, from to DefaultReportDays before to.
+func (p *params) days(today string) store.Days {
+	d := store.Days{From: p.day("from"), To: p.day("to")}
+	if d.To == "" {
+		t, _ := time.Parse(time.DateOnly, today)
+		d.To = t.AddDate(0, 0, 1).Format(time.DateOnly)
+	}
+	if d.From == "" {
+		t, _ := time.Parse(time.DateOnly, d.To)
+		d.From = t.AddDate(0, 0, -DefaultReportDays).Format(time.DateOnly)
+	}
+	if p.err == nil && d.From >= d.To {
+		p.fail("from", "must be before to (%s), got %s", d.To, d.From)
+	}
+	return d
 }
 
 // number returns an integer parameter from lo to hi; def when absent.

@@ -12,11 +12,23 @@ import (
 	"github.com/posoffer/posoffer/protocol"
 )
 
-// report is a report over [From, To).
+// report is a report over the days [From, To), YYYY-MM-DD, each store's
+// figures counted on its own local days.
 type report[T any] struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Items []T    `json:"items"`
+}
+
+// spanReport is a report over the times [From, To).
+type spanReport[T any] struct {
 	From  time.Time `json:"from"`
 	To    time.Time `json:"to"`
 	Items []T       `json:"items"`
+}
+
+func newReport[T any](d store.Days, items []T) report[T] {
+	return report[T]{d.From, d.To, orEmpty(items)}
 }
 
 // offerReportRow is how one offer did over a period, and its budget.
@@ -33,7 +45,7 @@ type offerReportRow struct {
 	BudgetBurn *float64 `json:"budget_burn"`
 }
 
-// spanParams reads from and to, and the other known parameters.
+// spanParams reads from and to as times, and the other known parameters.
 func spanParams(r *http.Request, now time.Time, known ...string) (*params, time.Time, time.Time, error) {
 	p, err := readParams(r, append([]string{"from", "to"}, known...)...)
 	if err != nil {
@@ -43,12 +55,29 @@ func spanParams(r *http.Request, now time.Time, known ...string) (*params, time.
 	return p, from, to, p.err
 }
 
+// daysParams reads from and to as days, and the other known parameters:
+// store and offer are ids.
+func (s *server) daysParams(r *http.Request, known ...string) (p *params, days store.Days, storeID, offer string, err error) {
+	p, err = readParams(r, append([]string{"from", "to"}, known...)...)
+	if err != nil {
+		return nil, days, "", "", err
+	}
+	days = p.days(s.today())
+	if slices.Contains(known, "store") {
+		storeID = p.id("store", protocol.ValidStoreID, "a store id")
+	}
+	if slices.Contains(known, "offer") {
+		offer = p.id("offer", protocol.ValidOfferID, "an offer id")
+	}
+	return p, days, storeID, offer, p.err
+}
+
 func (s *server) offerReport(w http.ResponseWriter, r *http.Request) error {
-	_, from, to, err := spanParams(r, s.now())
+	_, days, storeID, _, err := s.daysParams(r, "store")
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.OfferReport(r.Context(), from, to)
+	rows, err := s.db.OfferReport(r.Context(), days, storeID)
 	if err != nil {
 		return err
 	}
@@ -82,56 +111,49 @@ func (s *server) offerReport(w http.ResponseWriter, r *http.Request) error {
 			row.BudgetBurn = &burn
 		}
 	}
-	writeJSON(w, http.StatusOK, report[offerReportRow]{from, to, out})
+	writeJSON(w, http.StatusOK, newReport(days, out))
 	return nil
 }
 
 func (s *server) storeReport(w http.ResponseWriter, r *http.Request) error {
-	_, from, to, err := spanParams(r, s.now())
+	_, days, _, offer, err := s.daysParams(r, "offer")
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.StoreReport(r.Context(), from, to)
+	rows, err := s.db.StoreReport(r.Context(), days, offer)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, report[store.StoreReportRow]{from, to, orEmpty(rows)})
+	writeJSON(w, http.StatusOK, newReport(days, rows))
 	return nil
 }
 
 func (s *server) segmentReport(w http.ResponseWriter, r *http.Request) error {
-	_, from, to, err := spanParams(r, s.now())
+	_, days, _, _, err := s.daysParams(r)
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.SegmentReport(r.Context(), from, to)
+	rows, err := s.db.SegmentReport(r.Context(), days)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, report[store.SegmentRow]{from, to, orEmpty(rows)})
+	writeJSON(w, http.StatusOK, newReport(days, rows))
 	return nil
 }
 
 func (s *server) dayReport(w http.ResponseWriter, r *http.Request) error {
-	p, from, to, err := spanParams(r, s.now(), "offer")
+	_, days, storeID, offer, err := s.daysParams(r, "offer", "store")
 	if err != nil {
 		return err
 	}
-	id := p.id("offer", protocol.ValidOfferID, "an offer id")
-	if to.Sub(from) > store.MaxReportDays*24*time.Hour {
-		p.fail("from", "a report by day covers at most %d days", store.MaxReportDays)
-	}
-	if p.err != nil {
-		return p.err
-	}
-	rows, err := s.db.DayReport(r.Context(), from, to, id)
+	rows, err := s.db.DayReport(r.Context(), days, offer, storeID)
 	if errors.Is(err, store.ErrBadQuery) {
 		return badRequest("%v", err)
 	}
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, report[store.DayRow]{from, to, orEmpty(rows)})
+	writeJSON(w, http.StatusOK, newReport(days, rows))
 	return nil
 }
 

@@ -46,6 +46,16 @@ type Config struct {
 	// DefaultCatalogSigningKey in data_dir.
 	CatalogSigningKeyFile string `yaml:"catalog_signing_key_file"`
 	Decide                Decide `yaml:"decide"`
+	// Currency is the tenant's ISO 4217 currency: every amount in
+	// checkouts, offers and reports is in its minor unit. Empty: the
+	// dashboard shows amounts as plain numbers of minor units.
+	Currency string `yaml:"currency"`
+	// Timezone is HQ's IANA time zone: HQ's today and the default span of
+	// reports, and the zone of times shown without a store. Each store's
+	// days are counted in its own zone.
+	Timezone string `yaml:"timezone"`
+	// Location is Timezone, loaded.
+	Location *time.Location `yaml:"-"`
 }
 
 // Decide is how HQ learns what the till suggests (docs/decide.md).
@@ -108,7 +118,7 @@ func defaults() Config {
 	return Config{HTTP: HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute},
 		Decide: Decide{Interval: time.Hour, Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005,
-			MinLift: 1.2, Holdout: 0.05}}
+			MinLift: 1.2, Holdout: 0.05}, Timezone: "UTC"}
 }
 
 // Load reads and validates the configuration file at path.
@@ -178,6 +188,16 @@ func Parse(name string, b []byte) (*Config, error) {
 	}
 	if cfg.DB != "" && !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
 		bad("db", "must be empty (SQLite in data_dir) or a postgres:// URL")
+	}
+	if cfg.Currency != "" {
+		if _, err := protocol.MinorUnit(cfg.Currency); err != nil {
+			bad("currency", "must be an ISO 4217 code such as JPY or EUR, got %q", cfg.Currency)
+		}
+	}
+	if loc, err := time.LoadLocation(cfg.Timezone); err != nil || cfg.Timezone == "" || cfg.Timezone == "Local" {
+		bad("timezone", "must be an IANA time zone such as Asia/Tokyo or Europe/Paris, got %q", cfg.Timezone)
+	} else {
+		cfg.Location = loc
 	}
 	dc := cfg.Decide
 	if dc.Interval < 100*time.Millisecond || dc.Interval > 7*24*time.Hour {

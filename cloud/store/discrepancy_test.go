@@ -88,7 +88,7 @@ func TestDiscrepancies(t *testing.T) {
 		}
 
 		// Budgets and reports at HQ see only the honoured amount.
-		rows := offerReport(t, db, time.Time{}, time.Time{})
+		rows := offerReport(t, db)
 		if len(rows) != 1 || rows[0].Discount != 280 {
 			t.Fatalf("offer report %+v: want the 280 honoured", rows)
 		}

@@ -145,11 +145,14 @@ var dumpTables = []struct{ table, cols, order string }{
 	{"suggestions", "checkout, offer, kind, ord", "checkout, ord"},
 	{"redemptions", "id, store, offer, txn, customer, discount, points, at_us, segments, terminal", "id"},
 	{"discrepancies", "id, store, terminal, txn, offer, claimed, honoured, claimed_points, honoured_points, at_us", "id"},
-	{"impressions", "offer, store, day, nudge, n", "offer, store, day, nudge"},
+	{"offer_days", "offer, store, day, redemptions, discount, points, impressions, suggested, shown_checkouts, " +
+		"shown_redeemed, suggested_checkouts, suggested_redeemed", "offer, store, day"},
+	{"store_days", "store, day, checkouts, sales, discount, points", "store, day"},
+	{"segment_days", "segment, day, redemptions, discount, points", "segment, day"},
 	{"profile_counters", "customer, store, visits, spend, points, first_day, last_day", "customer, store"},
 	{"profile_history", "customer, day, sku, category, brand, qty, spend", "customer, day, sku"},
 	{"stores", "store, first_event_us, last_event_us, last_seen_us, agent, catalog, outbox_depth, " +
-		"outbox_oldest_ms, dropped_impressions, alarms", "store"},
+		"outbox_oldest_ms, dropped_impressions, alarms, zone", "store"},
 }
 
 // dump returns every row WriteEvents wrote, a line per row, so that two

@@ -199,65 +199,6 @@ func span(from, to time.Time) (int64, int64) {
 	return lo, hi
 }
 
-// OfferRow is how one offer did over a period.
-type OfferRow struct {
-	Offer       string `json:"offer"`
-	Redemptions int64  `json:"redemptions"`
-	Discount    int64  `json:"discount"`
-	Points      int64  `json:"points"`
-	// Impressions counts the times the offer was shown as applying to a
-	// basket, NudgeImpressions the times it was shown as a nudge.
-	Impressions      int64 `json:"impressions"`
-	NudgeImpressions int64 `json:"nudge_impressions"`
-	// Uptake is Redemptions / Impressions, 0 without impressions.
-	Uptake float64 `json:"uptake"`
-}
-
-// OfferReport returns, for each offer redeemed or shown in [from, to) (a
-// zero time is no bound), its redemptions, discount and points, and its
-// impressions, sorted by offer. Impressions are counted per UTC day, so
-// they cover every whole UTC day that [from, to) touches.
-func (db *DB) OfferReport(ctx context.Context, from, to time.Time) ([]OfferRow, error) {
-	if !from.IsZero() && !to.IsZero() && !to.After(from) {
-		return nil, nil
-	}
-	lo, hi := span(from, to)
-	firstDay, lastDay := "0000-01-01", "9999-12-31"
-	if !from.IsZero() {
-		firstDay = from.UTC().Format(time.DateOnly)
-	}
-	if !to.IsZero() {
-		lastDay = to.Add(-time.Nanosecond).UTC().Format(time.DateOnly)
-	}
-	var out []OfferRow
-	err := db.each(ctx, func(r rows) error {
-		var o OfferRow
-		if err := r.Scan(&o.Offer, &o.Redemptions, &o.Discount, &o.Points, &o.Impressions, &o.NudgeImpressions); err != nil {
-			return err
-		}
-		if o.Impressions > 0 {
-			o.Uptake = float64(o.Redemptions) / float64(o.Impressions)
-		}
-		out = append(out, o)
-		return nil
-	}, `SELECT offer, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
-			CAST(sum(shown) AS BIGINT), CAST(sum(nudged) AS BIGINT)
-		FROM (
-			SELECT offer, count(*) AS redemptions, sum(discount) AS discount, sum(points) AS points,
-				0 AS shown, 0 AS nudged
-			FROM redemptions WHERE at_us >= $1 AND at_us < $2 GROUP BY offer
-			UNION ALL
-			SELECT offer, 0, 0, 0, sum(n * (1 - nudge)), sum(n * nudge)
-			FROM impressions WHERE day >= $3 AND day <= $4 GROUP BY offer
-		) AS t
-		GROUP BY offer`, lo, hi, firstDay, lastDay)
-	if err != nil {
-		return nil, fmt.Errorf("offer report: %w", err)
-	}
-	slices.SortFunc(out, func(a, b OfferRow) int { return strings.Compare(a.Offer, b.Offer) })
-	return out, nil
-}
-
 // StoreRow is a store as HQ last heard of it.
 type StoreRow struct {
 	Store string `json:"store"`
@@ -274,6 +215,9 @@ type StoreRow struct {
 	OutboxOldestMS     int64     `json:"outbox_oldest_ms"`
 	DroppedImpressions int64     `json:"dropped_impressions"`
 	Alarms             []string  `json:"alarms,omitempty"`
+	// Zone is the store's IANA time zone, as its heartbeats say; empty
+	// until one does.
+	Zone string `json:"zone,omitempty"`
 }
 
 // Stores returns every store that sent an event, sorted by store id.
@@ -284,7 +228,7 @@ func (db *DB) Stores(ctx context.Context) ([]StoreRow, error) {
 		var first, last, seen int64
 		var alarms string
 		if err := r.Scan(&s.Store, &first, &last, &seen, &s.Agent, &s.Catalog, &s.OutboxDepth, &s.OutboxOldestMS,
-			&s.DroppedImpressions, &alarms); err != nil {
+			&s.DroppedImpressions, &alarms, &s.Zone); err != nil {
 			return err
 		}
 		s.FirstEvent, s.LastEvent = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
@@ -300,7 +244,7 @@ func (db *DB) Stores(ctx context.Context) ([]StoreRow, error) {
 		out = append(out, s)
 		return nil
 	}, `SELECT store, first_event_us, last_event_us, last_seen_us, agent, catalog, outbox_depth, outbox_oldest_ms,
-			dropped_impressions, alarms
+			dropped_impressions, alarms, zone
 		FROM stores`)
 	if err != nil {
 		return nil, fmt.Errorf("stores: %w", err)

@@ -8,18 +8,112 @@ import (
 	"time"
 )
 
-// dayRange returns the first and last UTC days, YYYY-MM-DD, that [from,
-// to) touches, a zero time being no bound: the days of the impressions
-// table that a report over [from, to) counts.
-func dayRange(from, to time.Time) (first, last string) {
-	first, last = "0000-01-01", "9999-12-31"
-	if !from.IsZero() {
-		first = from.UTC().Format(time.DateOnly)
+// Days are the store-local days [From, To) that a report covers, each
+// YYYY-MM-DD. Each store's figures are counted on its own days: a chain's
+// 2026-12-03 is each store's 2026-12-03, in whatever zone it is.
+type Days struct{ From, To string }
+
+// MaxReportDays is the most days a DayReport covers.
+const MaxReportDays = 3660
+
+// check reports whether d are two dates, From before To.
+func (d Days) check() error {
+	from, err1 := time.Parse(time.DateOnly, d.From)
+	to, err2 := time.Parse(time.DateOnly, d.To)
+	switch {
+	case err1 != nil || from.Format(time.DateOnly) != d.From:
+		return fmt.Errorf("%w: from: want a date YYYY-MM-DD, got %q", ErrBadQuery, d.From)
+	case err2 != nil || to.Format(time.DateOnly) != d.To:
+		return fmt.Errorf("%w: to: want a date YYYY-MM-DD, got %q", ErrBadQuery, d.To)
+	case !from.Before(to):
+		return fmt.Errorf("%w: from (%s) must be before to (%s)", ErrBadQuery, d.From, d.To)
 	}
-	if !to.IsZero() {
-		last = to.Add(-time.Nanosecond).UTC().Format(time.DateOnly)
+	return nil
+}
+
+// Shown is how often an offer was shown, and how often that led to its
+// redemption.
+type Shown struct {
+	// Impressions counts the transactions shown the offer as one that
+	// applied; NudgeImpressions those shown it as a nudge or cross-sell.
+	// Both count abandoned transactions too.
+	Impressions      int64 `json:"impressions"`
+	NudgeImpressions int64 `json:"nudge_impressions"`
+	// ShownCheckouts counts the checkouts whose transaction showed the
+	// offer as one that applied, ShownRedeemed those of them that redeemed
+	// it; NudgedCheckouts and NudgedRedeemed the same for nudges and
+	// cross-sells.
+	ShownCheckouts  int64 `json:"shown_checkouts"`
+	ShownRedeemed   int64 `json:"shown_redeemed"`
+	NudgedCheckouts int64 `json:"nudged_checkouts"`
+	NudgedRedeemed  int64 `json:"nudged_redeemed"`
+	// Uptake is ShownRedeemed / ShownCheckouts: of the checkouts shown the
+	// offer, the share that redeemed it, from 0 to 1 by construction; null
+	// when none was shown it. NudgeUptake is NudgedRedeemed /
+	// NudgedCheckouts.
+	Uptake      *float64 `json:"uptake"`
+	NudgeUptake *float64 `json:"nudge_uptake"`
+}
+
+// ratios works out Uptake and NudgeUptake.
+func (s *Shown) ratios() {
+	s.Uptake, s.NudgeUptake = ratio(s.ShownRedeemed, s.ShownCheckouts), ratio(s.NudgedRedeemed, s.NudgedCheckouts)
+}
+
+func ratio(n, of int64) *float64 {
+	if of == 0 {
+		return nil
 	}
-	return first, last
+	r := float64(n) / float64(of)
+	return &r
+}
+
+// shownSums are the sums of offer_days that fill a Shown, in its order.
+const shownSums = `CAST(sum(impressions) AS BIGINT), CAST(sum(suggested) AS BIGINT),
+	CAST(sum(shown_checkouts) AS BIGINT), CAST(sum(shown_redeemed) AS BIGINT),
+	CAST(sum(suggested_checkouts) AS BIGINT), CAST(sum(suggested_redeemed) AS BIGINT)`
+
+func (s *Shown) dest() []any {
+	return []any{&s.Impressions, &s.NudgeImpressions, &s.ShownCheckouts, &s.ShownRedeemed, &s.NudgedCheckouts,
+		&s.NudgedRedeemed}
+}
+
+// OfferRow is how one offer did over a period.
+type OfferRow struct {
+	Offer       string `json:"offer"`
+	Redemptions int64  `json:"redemptions"`
+	Discount    int64  `json:"discount"`
+	Points      int64  `json:"points"`
+	Shown
+}
+
+// OfferReport returns, for each offer redeemed or shown on days (at one
+// store, when store is not empty), its redemptions, discount, points and
+// how often it was shown, sorted by offer.
+func (db *DB) OfferReport(ctx context.Context, days Days, store string) ([]OfferRow, error) {
+	if err := days.check(); err != nil {
+		return nil, fmt.Errorf("offer report: %w", err)
+	}
+	where, args := "day >= $1 AND day < $2", []any{days.From, days.To}
+	if store != "" {
+		where, args = where+" AND store = $3", append(args, store)
+	}
+	var out []OfferRow
+	err := db.each(ctx, func(r rows) error {
+		var o OfferRow
+		if err := r.Scan(append([]any{&o.Offer, &o.Redemptions, &o.Discount, &o.Points}, o.Shown.dest()...)...); err != nil {
+			return err
+		}
+		o.ratios()
+		out = append(out, o)
+		return nil
+	}, `SELECT offer, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
+			`+shownSums+`
+		FROM offer_days WHERE `+where+` GROUP BY offer ORDER BY offer`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("offer report: %w", err)
+	}
+	return out, nil
 }
 
 // StoreReportRow is how one store did over a period.
@@ -27,56 +121,70 @@ type StoreReportRow struct {
 	Store     string `json:"store"`
 	Checkouts int64  `json:"checkouts"`
 	Sales     int64  `json:"sales"` // the checkouts' subtotals, before discounts
-	// Redemptions, Discount and Points are those of the offers redeemed at
-	// the store.
-	Redemptions      int64   `json:"redemptions"`
-	Discount         int64   `json:"discount"`
-	Points           int64   `json:"points"`
-	Impressions      int64   `json:"impressions"`
-	NudgeImpressions int64   `json:"nudge_impressions"`
-	Uptake           float64 `json:"uptake"` // Redemptions / Impressions, 0 without impressions
+	// Redemptions, Discount, Points and Shown are those of the offers
+	// redeemed and shown at the store (of one offer, when the report is
+	// for one).
+	Redemptions int64 `json:"redemptions"`
+	Discount    int64 `json:"discount"`
+	Points      int64 `json:"points"`
+	Shown
 }
 
 // StoreReport returns, for each store with a checkout, a redemption or an
-// impression in [from, to) (a zero time is no bound), its checkouts and
-// sales, the offers redeemed there and the impressions shown, sorted by
-// store. Impressions are counted per UTC day, so they cover every whole UTC
-// day that [from, to) touches.
-func (db *DB) StoreReport(ctx context.Context, from, to time.Time) ([]StoreReportRow, error) {
-	if !from.IsZero() && !to.IsZero() && !to.After(from) {
-		return nil, nil
+// impression on days, its checkouts and sales, the offers redeemed there
+// and how often they were shown, sorted by store. A non-empty offer limits
+// the offers' figures to that offer, and the stores to those that redeemed
+// or showed it.
+func (db *DB) StoreReport(ctx context.Context, days Days, offer string) ([]StoreReportRow, error) {
+	if err := days.check(); err != nil {
+		return nil, fmt.Errorf("store report: %w", err)
 	}
-	lo, hi := span(from, to)
-	firstDay, lastDay := dayRange(from, to)
-	var out []StoreReportRow
+	offerWhere, args := "", []any{days.From, days.To}
+	if offer != "" {
+		offerWhere, args = " AND offer = $3", append(args, offer)
+	}
+	byStore := map[string]*StoreReportRow{}
+	row := func(store string) *StoreReportRow {
+		s := byStore[store]
+		if s == nil {
+			s = &StoreReportRow{Store: store}
+			byStore[store] = s
+		}
+		return s
+	}
 	err := db.each(ctx, func(r rows) error {
 		var s StoreReportRow
-		if err := r.Scan(&s.Store, &s.Checkouts, &s.Sales, &s.Redemptions, &s.Discount, &s.Points, &s.Impressions,
-			&s.NudgeImpressions); err != nil {
+		if err := r.Scan(append([]any{&s.Store, &s.Redemptions, &s.Discount, &s.Points}, s.Shown.dest()...)...); err != nil {
 			return err
 		}
-		if s.Impressions > 0 {
-			s.Uptake = float64(s.Redemptions) / float64(s.Impressions)
-		}
-		out = append(out, s)
+		s.ratios()
+		*row(s.Store) = s
 		return nil
-	}, `SELECT store, CAST(sum(checkouts) AS BIGINT), CAST(sum(sales) AS BIGINT), CAST(sum(redemptions) AS BIGINT),
-			CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT), CAST(sum(shown) AS BIGINT),
-			CAST(sum(nudged) AS BIGINT)
-		FROM (
-			SELECT store, count(*) AS checkouts, sum(subtotal) AS sales, 0 AS redemptions, 0 AS discount,
-				0 AS points, 0 AS shown, 0 AS nudged
-			FROM checkouts WHERE at_us >= $1 AND at_us < $2 GROUP BY store
-			UNION ALL
-			SELECT store, 0, 0, count(*), sum(discount), sum(points), 0, 0
-			FROM redemptions WHERE at_us >= $1 AND at_us < $2 GROUP BY store
-			UNION ALL
-			SELECT store, 0, 0, 0, 0, 0, sum(n * (1 - nudge)), sum(n * nudge)
-			FROM impressions WHERE day >= $3 AND day <= $4 GROUP BY store
-		) AS t
-		GROUP BY store`, lo, hi, firstDay, lastDay)
+	}, `SELECT store, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
+			`+shownSums+`
+		FROM offer_days WHERE day >= $1 AND day < $2`+offerWhere+` GROUP BY store`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store report: %w", err)
+	}
+	err = db.each(ctx, func(r rows) error {
+		var store string
+		var checkouts, sales int64
+		if err := r.Scan(&store, &checkouts, &sales); err != nil {
+			return err
+		}
+		if s := byStore[store]; s != nil || offer == "" {
+			s = row(store)
+			s.Checkouts, s.Sales = checkouts, sales
+		}
+		return nil
+	}, `SELECT store, CAST(sum(checkouts) AS BIGINT), CAST(sum(sales) AS BIGINT)
+		FROM store_days WHERE day >= $1 AND day < $2 GROUP BY store`, days.From, days.To)
+	if err != nil {
+		return nil, fmt.Errorf("store report: %w", err)
+	}
+	out := make([]StoreReportRow, 0, len(byStore))
+	for _, s := range byStore {
+		out = append(out, *s)
 	}
 	slices.SortFunc(out, func(a, b StoreReportRow) int { return strings.Compare(a.Store, b.Store) })
 	return out, nil
@@ -93,124 +201,106 @@ type SegmentRow struct {
 	Points      int64  `json:"points"`
 }
 
-// SegmentReport returns, for each segment recorded on a redemption in
-// [from, to) (a zero time is no bound), the redemptions whose customer was
-// in it when the transaction began, sorted by segment with "" first. A
-// redemption of a customer in two segments counts in both rows.
-func (db *DB) SegmentReport(ctx context.Context, from, to time.Time) ([]SegmentRow, error) {
-	if !from.IsZero() && !to.IsZero() && !to.After(from) {
-		return nil, nil
+// SegmentReport returns, for each segment recorded on a redemption on
+// days, the redemptions whose customer was in it when the transaction
+// began, sorted by segment with "" first. A redemption of a customer in
+// two segments counts in both rows.
+func (db *DB) SegmentReport(ctx context.Context, days Days) ([]SegmentRow, error) {
+	if err := days.check(); err != nil {
+		return nil, fmt.Errorf("segment report: %w", err)
 	}
-	lo, hi := span(from, to)
-	sums := map[string]*SegmentRow{}
+	var out []SegmentRow
 	err := db.each(ctx, func(r rows) error {
-		var segments string
-		var n, discount, points int64
-		if err := r.Scan(&segments, &n, &discount, &points); err != nil {
+		var s SegmentRow
+		if err := r.Scan(&s.Segment, &s.Redemptions, &s.Discount, &s.Points); err != nil {
 			return err
 		}
-		ids := []string{""}
-		if segments != "" {
-			ids = strings.Split(segments, ",")
-		}
-		for _, id := range ids {
-			s := sums[id]
-			if s == nil {
-				s = &SegmentRow{Segment: id}
-				sums[id] = s
-			}
-			s.Redemptions += n
-			s.Discount += discount
-			s.Points += points
-		}
+		out = append(out, s)
 		return nil
-	}, `SELECT segments, count(*), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT)
-		FROM redemptions WHERE at_us >= $1 AND at_us < $2 GROUP BY segments`, lo, hi)
+	}, `SELECT segment, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT)
+		FROM segment_days WHERE day >= $1 AND day < $2 GROUP BY segment ORDER BY segment`, days.From, days.To)
 	if err != nil {
 		return nil, fmt.Errorf("segment report: %w", err)
 	}
-	out := make([]SegmentRow, 0, len(sums))
-	for _, s := range sums {
-		out = append(out, *s)
-	}
-	slices.SortFunc(out, func(a, b SegmentRow) int { return strings.Compare(a.Segment, b.Segment) })
 	return out, nil
 }
 
-// DayRow is one UTC day of a DayReport.
+// DayRow is one store-local day of a DayReport.
 type DayRow struct {
-	Day              string `json:"day"` // YYYY-MM-DD, UTC
-	Redemptions      int64  `json:"redemptions"`
-	Discount         int64  `json:"discount"`
-	Points           int64  `json:"points"`
-	Impressions      int64  `json:"impressions"`
-	NudgeImpressions int64  `json:"nudge_impressions"`
+	Day         string `json:"day"` // YYYY-MM-DD
+	Checkouts   int64  `json:"checkouts"`
+	Sales       int64  `json:"sales"`
+	Redemptions int64  `json:"redemptions"`
+	Discount    int64  `json:"discount"`
+	Points      int64  `json:"points"`
+	Shown
 }
 
-// MaxReportDays is the most days a DayReport covers.
-const MaxReportDays = 3660
-
-// DayReport returns one row for each UTC day that [from, to) touches, in
-// order, days without activity included: the redemptions in [from, to) on
-// that day, and the impressions counted that day. A non-empty offer limits
-// it to that offer. Both bounds are required, and at most MaxReportDays
-// days apart.
-func (db *DB) DayReport(ctx context.Context, from, to time.Time, offer string) ([]DayRow, error) {
-	if from.IsZero() || to.IsZero() {
-		return nil, fmt.Errorf("day report: %w: from and to are required", ErrBadQuery)
+// DayReport returns one row for each day of days, in order, days without
+// activity included: the checkouts and sales, the redemptions and how
+// often offers were shown. A non-empty offer limits the offers' figures to
+// that offer, a non-empty store all figures to that store. days covers at
+// most MaxReportDays.
+func (db *DB) DayReport(ctx context.Context, days Days, offer, store string) ([]DayRow, error) {
+	if err := days.check(); err != nil {
+		return nil, fmt.Errorf("day report: %w", err)
 	}
-	if !to.After(from) {
-		return nil, nil
-	}
-	if to.Sub(from) > MaxReportDays*24*time.Hour {
+	first, _ := time.Parse(time.DateOnly, days.From)
+	last, _ := time.Parse(time.DateOnly, days.To)
+	if last.Sub(first) > MaxReportDays*24*time.Hour {
 		return nil, fmt.Errorf("day report: %w: at most %d days", ErrBadQuery, MaxReportDays)
 	}
-	firstDay, lastDay := dayRange(from, to)
-	first, _ := time.Parse(time.DateOnly, firstDay)
-	last, _ := time.Parse(time.DateOnly, lastDay)
 	var out []DayRow
 	index := map[string]int{}
-	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+	for d := first; d.Before(last); d = d.AddDate(0, 0, 1) {
 		index[d.Format(time.DateOnly)] = len(out)
 		out = append(out, DayRow{Day: d.Format(time.DateOnly)})
 	}
 
-	const dayUS = int64(24 * time.Hour / time.Microsecond)
-	filter, args := "", []any{from.UnixMicro(), to.UnixMicro()}
+	where, args := "day >= $1 AND day < $2", []any{days.From, days.To}
 	if offer != "" {
-		filter, args = " AND offer = $3", append(args, offer)
+		args = append(args, offer)
+		where += fmt.Sprintf(" AND offer = $%d", len(args))
+	}
+	if store != "" {
+		args = append(args, store)
+		where += fmt.Sprintf(" AND store = $%d", len(args))
 	}
 	err := db.each(ctx, func(r rows) error {
-		var day, n, discount, points int64
-		if err := r.Scan(&day, &n, &discount, &points); err != nil {
+		var day string
+		var d DayRow
+		if err := r.Scan(append([]any{&day, &d.Redemptions, &d.Discount, &d.Points}, d.Shown.dest()...)...); err != nil {
 			return err
 		}
-		if i, ok := index[time.UnixMicro(day*dayUS).UTC().Format(time.DateOnly)]; ok {
-			out[i].Redemptions, out[i].Discount, out[i].Points = n, discount, points
+		if i, ok := index[day]; ok {
+			d.Day = day
+			d.ratios()
+			out[i] = d
 		}
 		return nil
-	}, fmt.Sprintf(`SELECT at_us / %d AS d, count(*), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT)
-		FROM redemptions WHERE at_us >= $1 AND at_us < $2%s GROUP BY at_us / %d`, dayUS, filter, dayUS), args...)
+	}, `SELECT day, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
+			`+shownSums+`
+		FROM offer_days WHERE `+where+` GROUP BY day`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("day report: %w", err)
 	}
 
-	args = []any{firstDay, lastDay}
-	if offer != "" {
-		args = append(args, offer)
+	where, args = "day >= $1 AND day < $2", []any{days.From, days.To}
+	if store != "" {
+		where, args = where+" AND store = $3", append(args, store)
 	}
 	err = db.each(ctx, func(r rows) error {
 		var day string
-		var shown, nudged int64
-		if err := r.Scan(&day, &shown, &nudged); err != nil {
+		var checkouts, sales int64
+		if err := r.Scan(&day, &checkouts, &sales); err != nil {
 			return err
 		}
 		if i, ok := index[day]; ok {
-			out[i].Impressions, out[i].NudgeImpressions = shown, nudged
+			out[i].Checkouts, out[i].Sales = checkouts, sales
 		}
 		return nil
-	}, `SELECT day, CAST(sum(n * (1 - nudge)) AS BIGINT), CAST(sum(n * nudge) AS BIGINT)
-		FROM impressions WHERE day >= $1 AND day <= $2`+filter+` GROUP BY day`, args...)
+	}, `SELECT day, CAST(sum(checkouts) AS BIGINT), CAST(sum(sales) AS BIGINT)
+		FROM store_days WHERE `+where+` GROUP BY day`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("day report: %w", err)
 	}

@@ -11,6 +11,9 @@ type migration struct {
 	version int64
 	name    string
 	sql     string
+	// then, when set, runs after sql in the same transaction: what SQL
+	// alone would say differently in each dialect.
+	then func(ctx context.Context, t tx) error
 }
 
 // migrations is the schema, oldest first. A released migration is never
@@ -107,7 +110,7 @@ CREATE TABLE stores (
 	dropped_impressions BIGINT NOT NULL DEFAULT 0,
 	alarms              TEXT NOT NULL DEFAULT '[]' -- a JSON array of strings
 );
-`}, {2, "the HQ API: tokens, offers, segments and their audit log", `
+`, nil}, {2, "the HQ API: tokens, offers, segments and their audit log", `
 -- Bearer tokens of the HQ API. The token itself is never stored, only its
 -- SHA-256.
 CREATE TABLE api_tokens (
@@ -154,7 +157,7 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at_us, id);
 CREATE INDEX audit_object ON audit (kind, object_id, at_us, id);
-`}, {3, "discrepancies: checkout claims honoured in part", `
+`, nil}, {3, "discrepancies: checkout claims honoured in part", `
 -- A terminal's claim for an offer that its agent honoured less of than
 -- claimed: one row per discrepancy event. The redemption, if any, holds the
 -- honoured amounts.
@@ -172,7 +175,7 @@ CREATE TABLE discrepancies (
 );
 CREATE INDEX discrepancies_at ON discrepancies (at_us, id);
 CREATE INDEX discrepancies_store_at ON discrepancies (store, terminal, at_us, id);
-`}, {4, "store identities on NATS", `
+`, nil}, {4, "store identities on NATS", `
 -- Each store's NATS identity: an nkey user, of which HQ keeps only the
 -- public key. A store has at most one identity not revoked.
 CREATE TABLE store_identities (
@@ -182,10 +185,10 @@ CREATE TABLE store_identities (
 	revoked_us BIGINT NOT NULL DEFAULT 0 -- 0: not revoked
 );
 CREATE INDEX store_identities_store ON store_identities (store, revoked_us);
-`}, {5, "tokens that expire", `
+`, nil}, {5, "tokens that expire", `
 -- When a token stops being valid, unix microseconds; 0: never.
 ALTER TABLE api_tokens ADD COLUMN expires_us BIGINT NOT NULL DEFAULT 0;
-`}, {6, "learned suggestions: decisions, baskets and the published model", `
+`, nil}, {6, "learned suggestions: decisions, baskets and the published model", `
 -- What each basket held, for mining cross-sell rules: its item keys
 -- (sku:{sku}, category:{category}, brand:{brand}), newline-joined.
 ALTER TABLE checkouts ADD COLUMN items TEXT NOT NULL DEFAULT '';
@@ -220,7 +223,59 @@ CREATE TABLE decide_model (
 	hash     TEXT NOT NULL,      -- of what was learned, without revision and times
 	doc      TEXT NOT NULL       -- the model's JSON
 );
-`}}
+`, nil}, {7, "reports from daily rollups, by store-local day", `
+-- What each offer did at each store on each store-local day: the reports
+-- read these, never the redemptions. Events of agents that do not say
+-- their day count on their UTC date.
+CREATE TABLE offer_days (
+	offer          TEXT NOT NULL,
+	store          TEXT NOT NULL,
+	day            TEXT NOT NULL,               -- store-local YYYY-MM-DD
+	redemptions    BIGINT NOT NULL DEFAULT 0,
+	discount       BIGINT NOT NULL DEFAULT 0,   -- minor units of the tenant's currency
+	points         BIGINT NOT NULL DEFAULT 0,
+	impressions    BIGINT NOT NULL DEFAULT 0,   -- transactions shown it as an offer that applied
+	suggested      BIGINT NOT NULL DEFAULT 0,   -- transactions shown it as a nudge or cross-sell
+	-- Checkouts whose transaction showed it as an offer, and of those the
+	-- ones that redeemed it: uptake is shown_redeemed / shown_checkouts.
+	shown_checkouts     BIGINT NOT NULL DEFAULT 0,
+	shown_redeemed      BIGINT NOT NULL DEFAULT 0,
+	suggested_checkouts BIGINT NOT NULL DEFAULT 0,
+	suggested_redeemed  BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (offer, store, day)
+);
+CREATE INDEX offer_days_day ON offer_days (day, offer);
+INSERT INTO offer_days (offer, store, day, impressions, suggested)
+	SELECT offer, store, day, sum(n * (1 - nudge)), sum(n * nudge) FROM impressions GROUP BY offer, store, day;
+DROP TABLE impressions;
+
+-- Each store's checkouts per store-local day.
+CREATE TABLE store_days (
+	store     TEXT NOT NULL,
+	day       TEXT NOT NULL,
+	checkouts BIGINT NOT NULL DEFAULT 0,
+	sales     BIGINT NOT NULL DEFAULT 0,  -- subtotals, before discounts
+	discount  BIGINT NOT NULL DEFAULT 0,
+	points    BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (store, day)
+);
+CREATE INDEX store_days_day ON store_days (day);
+
+-- Redemptions per segment of the customer and store-local day; '' for
+-- customers in no segment. A redemption counts in each of its segments.
+CREATE TABLE segment_days (
+	segment     TEXT NOT NULL,
+	day         TEXT NOT NULL,
+	redemptions BIGINT NOT NULL DEFAULT 0,
+	discount    BIGINT NOT NULL DEFAULT 0,
+	points      BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (segment, day)
+);
+CREATE INDEX segment_days_day ON segment_days (day);
+
+-- The store's IANA time zone, from its heartbeats; '' until one says.
+ALTER TABLE stores ADD COLUMN zone TEXT NOT NULL DEFAULT '';
+`, rollUpHistory}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    BIGINT PRIMARY KEY,
@@ -264,6 +319,11 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			if err := t.exec(ctx, m.sql); err != nil {
 				return err
+			}
+			if m.then != nil {
+				if err := m.then(ctx, t); err != nil {
+					return err
+				}
 			}
 			return t.exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
 				m.version, m.name, time.Now().UTC().Format(time.RFC3339))

@@ -78,7 +78,7 @@ func TestWriteEventsExactlyOnce(t *testing.T) {
 		if got := counts(t, db); !reflect.DeepEqual(got, want) {
 			t.Fatalf("counts %v, want %v", got, want)
 		}
-		rows := offerReport(t, db, time.Time{}, time.Time{})
+		rows := offerReport(t, db)
 		if rows[0].Offer != "coffee-2-pastry" || rows[0].Impressions != 3 {
 			t.Fatalf("report %+v: want coffee-2-pastry shown 3 times", rows)
 		}
@@ -99,13 +99,15 @@ func TestWriteEventsEffects(t *testing.T) {
 			fmt.Sprintf("checkouts [e01 s001 t1 t1-1 %s %d 1000 100 0 900 JPY sku:COF-001   0 0]", alice, us),
 			fmt.Sprintf("checkouts [e07 s002 t1 t9-1  %d 500 0 0 500 JPY sku:COF-001   0 0]", us+60e6),
 			fmt.Sprintf("redemptions [e02 s001 coffee-2-pastry txn-e02  100 0 %d regulars t1]", us),
-			"impressions [coffee-2-pastry s001 2026-11-22 0 1]",
-			"impressions [coffee-2-pastry s002 2026-11-22 0 1]",
-			"impressions [spend-3000-300 s001 2026-11-22 1 1]",
+			"offer_days [coffee-2-pastry s001 2026-11-22 1 100 0 1 0 0 0 0 0]",
+			"offer_days [coffee-2-pastry s002 2026-11-22 0 0 0 1 0 0 0 0 0]",
+			"offer_days [spend-3000-300 s001 2026-11-22 0 0 0 0 1 0 0 0 0]",
+			"store_days [s001 2026-11-22 1 1000 100 0]",
+			"segment_days [regulars 2026-11-22 1 100 0]",
 			fmt.Sprintf("profile_counters [%s s001 1 900 9 2026-11-22 2026-11-22]", alice),
 			fmt.Sprintf("profile_history [%s 2026-11-22 COF-001   2 700]", alice),
-			fmt.Sprintf(`stores [s001 %d %d %d 1.0.0 7 3 1500 2 []]`, us, us, us),
-			fmt.Sprintf(`stores [s002 %d %d 0  0 0 0 0 []]`, us+60e6, us+60e6),
+			fmt.Sprintf(`stores [s001 %d %d %d 1.0.0 7 3 1500 2 [] ]`, us, us, us),
+			fmt.Sprintf(`stores [s002 %d %d 0  0 0 0 0 [] ]`, us+60e6, us+60e6),
 		} {
 			if !strings.Contains(got, want+"\n") {
 				t.Errorf("no row %s in\n%s", want, got)
@@ -287,58 +289,6 @@ func TestRedemptionsPages(t *testing.T) {
 	})
 }
 
-func offerReport(t testing.TB, db *DB, from, to time.Time) []OfferRow {
-	t.Helper()
-	rows, err := db.OfferReport(context.Background(), from, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
-func TestOfferReport(t *testing.T) {
-	day := t0.Truncate(24 * time.Hour) // 2026-11-22T00:00Z
-	events := []*protocol.Event{
-		// coffee: 3 redemptions in range, 1 at the end bound (out), 1 the day before (out).
-		redemption("a1", "s001", "coffee", day.Add(1*time.Hour), 280, 0),
-		redemption("a2", "s002", "coffee", day.Add(5*time.Hour), 280, 10),
-		redemption("a3", "s001", "coffee", day.Add(23*time.Hour), 140, 5),
-		redemption("a4", "s001", "coffee", day.Add(24*time.Hour), 999, 999),
-		redemption("a5", "s001", "coffee", day.Add(-time.Hour), 999, 999),
-		// coffee shown 4 times as an offer on the day (2 stores), once the day after (out); nudged twice.
-		impression("i1", "s001", "coffee", day.Add(time.Hour), false),
-		impression("i2", "s001", "coffee", day.Add(2*time.Hour), false),
-		impression("i3", "s002", "coffee", day.Add(3*time.Hour), false),
-		impression("i4", "s002", "coffee", day.Add(4*time.Hour), false),
-		impression("i5", "s001", "coffee", day.Add(25*time.Hour), false),
-		impression("i6", "s001", "coffee", day.Add(6*time.Hour), true),
-		impression("i7", "s003", "coffee", day.Add(7*time.Hour), true),
-		// spend: only nudged; tea: redeemed, never shown.
-		impression("i8", "s001", "spend", day.Add(8*time.Hour), true),
-		redemption("b1", "s003", "tea", day.Add(9*time.Hour), 160, 0),
-	}
-	want := []OfferRow{
-		{Offer: "coffee", Redemptions: 3, Discount: 700, Points: 15, Impressions: 4, NudgeImpressions: 2, Uptake: 0.75},
-		{Offer: "spend", NudgeImpressions: 1},
-		{Offer: "tea", Redemptions: 1, Discount: 160},
-	}
-	eachDB(t, func(t *testing.T, open opener) {
-		db := open(t)
-		mustWrite(t, db, events...)
-		if got := offerReport(t, db, day, day.Add(24*time.Hour)); !reflect.DeepEqual(got, want) {
-			t.Fatalf("report\n got %+v\nwant %+v", got, want)
-		}
-		// Unbounded: everything.
-		got := offerReport(t, db, time.Time{}, time.Time{})
-		if c := got[0]; c.Redemptions != 5 || c.Impressions != 5 || c.Discount != 700+999*2 {
-			t.Fatalf("unbounded coffee %+v", c)
-		}
-		if got := offerReport(t, db, day, day); got != nil {
-			t.Fatalf("empty range: %+v", got)
-		}
-	})
-}
-
 func TestStores(t *testing.T) {
 	eachDB(t, func(t *testing.T, open opener) {
 		db := open(t)
@@ -448,7 +398,7 @@ func TestConcurrentReplicas(t *testing.T) {
 		if err != nil || p.Visits != 100 || p.LifetimeSpend != 90000 || p.History[0].Items[0].Qty != 100 {
 			t.Fatalf("merged profile %+v, %v; want 100 visits", p, err)
 		}
-		report := offerReport(t, replicas[0], time.Time{}, time.Time{})
+		report := offerReport(t, replicas[0])
 		if c, s := report[0], report[1]; c.Redemptions != 100 || c.Discount != 10000 || c.Impressions != 100 ||
 			s.NudgeImpressions != 100 {
 			t.Fatalf("report %+v", report)

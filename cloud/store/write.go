@@ -28,8 +28,8 @@ type Result struct {
 // WriteEvents stores a batch of events in one transaction. An event whose
 // id is already stored, or that repeats an id earlier in the batch, is
 // skipped entirely; a new one is recorded with its effects: a checkouts,
-// redemptions or discrepancies row, an impression count, profile counters and history, or a
-// store's status. If any event fails Validate, nothing is written and the
+// redemptions or discrepancies row, its day's counts in the rollups, profile counters and history, or
+// a store's status. If any event fails Validate, nothing is written and the
 // error, wrapping ErrInvalidEvent, names it.
 func (db *DB) WriteEvents(ctx context.Context, events []*protocol.Event) (Result, error) {
 	for i, e := range events {
@@ -68,7 +68,11 @@ func (db *DB) WriteEvents(ctx context.Context, events []*protocol.Event) (Result
 				fresh = append(fresh, e)
 			}
 		}
-		ef := effectsOf(fresh)
+		z, err := storeZones(ctx, t, fresh)
+		if err != nil {
+			return err
+		}
+		ef := effectsOf(fresh, z)
 		if err := t.insert(ctx, ef.writes); err != nil {
 			return err
 		}
@@ -112,11 +116,6 @@ var (
 			{"claimed", bigint}, {"honoured", bigint}, {"claimed_points", bigint}, {"honoured_points", bigint},
 			{"at_us", bigint}},
 	}
-	countImpressions = &insert{
-		table:      "impressions",
-		cols:       []column{{"offer", text}, {"store", text}, {"day", text}, {"nudge", bigint}, {"n", bigint}},
-		onConflict: "ON CONFLICT (offer, store, day, nudge) DO UPDATE SET n = impressions.n + excluded.n",
-	}
 	addProfileCounters = &insert{
 		table: "profile_counters",
 		cols: []column{{"customer", text}, {"store", text}, {"visits", bigint}, {"spend", bigint}, {"points", bigint},
@@ -157,7 +156,8 @@ var (
 	heartbeatStore = &insert{
 		table: "stores",
 		cols: []column{{"store", text}, {"last_seen_us", bigint}, {"agent", text}, {"catalog", bigint},
-			{"outbox_depth", bigint}, {"outbox_oldest_ms", bigint}, {"dropped_impressions", bigint}, {"alarms", text}},
+			{"outbox_depth", bigint}, {"outbox_oldest_ms", bigint}, {"dropped_impressions", bigint}, {"alarms", text},
+			{"zone", text}},
 		onConflict: `ON CONFLICT (store) DO UPDATE SET
 			last_seen_us = excluded.last_seen_us,
 			agent = excluded.agent,
@@ -165,7 +165,8 @@ var (
 			outbox_depth = excluded.outbox_depth,
 			outbox_oldest_ms = excluded.outbox_oldest_ms,
 			dropped_impressions = excluded.dropped_impressions,
-			alarms = excluded.alarms
+			alarms = excluded.alarms,
+			zone = CASE WHEN excluded.zone <> '' THEN excluded.zone ELSE stores.zone END
 			WHERE excluded.last_seen_us > stores.last_seen_us`,
 	}
 )
@@ -176,13 +177,10 @@ type effects struct {
 	customers []string
 }
 
-// effectsOf works out the effects of new events, sorted by id. Counts are
-// summed here first, so that each aggregate row is written once per batch.
-func effectsOf(fresh []*protocol.Event) effects {
-	type impKey struct {
-		offer, store, day string
-		nudge             int64
-	}
+// effectsOf works out the effects of new events, sorted by id, zones
+// being the stores' for events without a day. Counts are summed here
+// first, so that each aggregate row is written once per batch.
+func effectsOf(fresh []*protocol.Event, z zones) effects {
 	type counterKey struct{ customer, store string }
 	type counter struct {
 		visits, spend, points int64
@@ -198,7 +196,7 @@ func effectsOf(fresh []*protocol.Event) effects {
 		checkouts, redemptions [][]any
 		suggestions            [][]any
 		discrepancies          [][]any
-		impressions            = map[impKey]int64{}
+		days                   = newRollups()
 		counters               = map[counterKey]*counter{}
 		histories              = map[historyKey]*history{}
 		spans                  = map[string]*span{}
@@ -210,6 +208,9 @@ func effectsOf(fresh []*protocol.Event) effects {
 			spans[e.Store] = &span{at, at}
 		} else {
 			s.first, s.last = min(s.first, at), max(s.last, at)
+		}
+		if rollsUp(e.Kind) {
+			days.add(e, z.dayOf(e))
 		}
 		switch e.Kind {
 		case protocol.EventCheckout:
@@ -235,12 +236,6 @@ func effectsOf(fresh []*protocol.Event) effects {
 			d := e.Discrepancy
 			discrepancies = append(discrepancies, []any{e.ID, e.Store, e.Terminal, e.Txn, d.Offer,
 				d.Claimed, d.Honoured, d.ClaimedPoints, d.HonouredPoints, at})
-		case protocol.EventImpression:
-			k := impKey{e.Impression.Offer, e.Store, e.At.UTC().Format(time.DateOnly), 0}
-			if e.Impression.Nudge {
-				k.nudge = 1
-			}
-			impressions[k]++
 		case protocol.EventProfile:
 			p := e.Profile
 			k := counterKey{e.Customer, e.Store}
@@ -281,10 +276,6 @@ func effectsOf(fresh []*protocol.Event) effects {
 	add(insertSuggestion, suggestions)
 	add(insertRedemption, redemptions)
 	add(insertDiscrepancy, discrepancies)
-	add(countImpressions, rowsOf(impressions, func(a, b impKey) int {
-		return cmp.Or(cmp.Compare(a.offer, b.offer), cmp.Compare(a.store, b.store), cmp.Compare(a.day, b.day),
-			cmp.Compare(a.nudge, b.nudge))
-	}, func(k impKey, n int64) []any { return []any{k.offer, k.store, k.day, k.nudge, n} }))
 	add(addProfileCounters, rowsOf(counters, func(a, b counterKey) int {
 		return cmp.Or(cmp.Compare(a.customer, b.customer), cmp.Compare(a.store, b.store))
 	}, func(k counterKey, c *counter) []any {
@@ -301,8 +292,9 @@ func effectsOf(fresh []*protocol.Event) effects {
 	add(heartbeatStore, rowsOf(heartbeats, strings.Compare, func(store string, e *protocol.Event) []any {
 		h := e.Heartbeat
 		return []any{store, e.At.UnixMicro(), h.Agent, h.Catalog, h.OutboxDepth, h.OutboxOldestMS, h.Dropped,
-			alarmsJSON(h.Alarms)}
+			alarmsJSON(h.Alarms), h.Zone}
 	}))
+	ef.writes = append(ef.writes, days.writes()...)
 
 	customers := map[string]bool{}
 	for k := range counters {

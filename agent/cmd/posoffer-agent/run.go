@@ -139,7 +139,7 @@ func serve(ctx context.Context, cfg *config.Config, serials []serial.Config, log
 			return err
 		}
 		up, err = uplink.Start(uplink.Options{
-			URL: cfg.Cloud.NATSURL, Creds: cfg.Cloud.CredsFile, Store: cfg.Store, Agent: version, DB: db,
+			URL: cfg.Cloud.NATSURL, Creds: cfg.Cloud.CredsFile, Store: cfg.Store, Agent: version, Zone: cfg.Timezone, DB: db,
 			CatalogKey: catalogKey, AllowUnsigned: cfg.Cloud.AllowUnsignedCatalog,
 			Apply: func(revision int64, doc []byte) error {
 				cat, err := offer.Parse(doc)

@@ -40,7 +40,9 @@ func redemptionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\n", r.At.Format(time.DateTime), r.Store, r.Txn, r.Offer, r.Discount, r.Points)
 	}
 	w.Flush()
-	rows, err := db.OfferReport(ctx, time.Now().AddDate(0, 0, -30), time.Now().Add(time.Hour))
+	today := time.Now().In(cfg.Location)
+	days := store.Days{From: today.AddDate(0, 0, -29).Format(time.DateOnly), To: today.AddDate(0, 0, 1).Format(time.DateOnly)}
+	rows, err := db.OfferReport(ctx, days, *storeID)
 	if err != nil {
 		fmt.Fprintf(stderr, "posoffer-cloud: %v\n", err)
 		return exitFail
@@ -49,7 +51,11 @@ func redemptionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	w = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "OFFER (30 DAYS)\tREDEMPTIONS\tDISCOUNT\tIMPRESSIONS\tUPTAKE")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.1f%%\n", r.Offer, r.Redemptions, r.Discount, r.Impressions, 100*r.Uptake)
+		uptake := "-"
+		if r.Uptake != nil {
+			uptake = fmt.Sprintf("%.1f%%", 100**r.Uptake)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", r.Offer, r.Redemptions, r.Discount, r.Impressions, uptake)
 	}
 	w.Flush()
 	return exitOK

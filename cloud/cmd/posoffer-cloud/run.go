@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// The API on /api/v1/; the dashboard, which asks the API whose token a
 	// browser holds, on every other path.
 	hqAPI := api.New(api.Options{DB: db, Catalog: kv, Signer: signer, Logger: log.With("component", "api"), Context: ctx,
-		Registry: reg, StoreGroups: cfg.Decide.Groups})
+		Registry: reg, StoreGroups: cfg.Decide.Groups, Currency: cfg.Currency, Zone: cfg.Location})
 	mux.Handle(api.Prefix, hqAPI)
 	mux.Handle("/", web.New(web.Options{API: hqAPI, Logger: log.With("component", "web")}))
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

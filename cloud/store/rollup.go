@@ -1,0 +1,329 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"strings"
+	"time"
+
+	"github.com/posoffer/posoffer/protocol"
+)
+
+// Reports read daily rollups that WriteEvents keeps in the same
+// transaction as the events they count, so a report never scans the
+// redemptions and an event is counted exactly once: offer_days per offer,
+// store and day, store_days per store and day, segment_days per segment
+// and day. A day is the store's own: the event's Day, or for an agent too
+// old to send it, the date of its time in the store's last known zone
+// (UTC before any).
+
+type offerDayKey struct{ offer, store, day string }
+
+// offerDay is one offer_days row's increments.
+type offerDay struct {
+	redemptions, discount, points         int64
+	impressions, suggested                int64
+	shownCheckouts, shownRedeemed         int64
+	suggestedCheckouts, suggestedRedeemed int64
+}
+
+type storeDayKey struct{ store, day string }
+
+type storeDay struct{ checkouts, sales, discount, points int64 }
+
+type segmentDayKey struct{ segment, day string }
+
+type segmentDay struct{ redemptions, discount, points int64 }
+
+// rollups are a batch's increments of the three tables.
+type rollups struct {
+	offers   map[offerDayKey]*offerDay
+	stores   map[storeDayKey]*storeDay
+	segments map[segmentDayKey]*segmentDay
+}
+
+func newRollups() *rollups {
+	return &rollups{map[offerDayKey]*offerDay{}, map[storeDayKey]*storeDay{}, map[segmentDayKey]*segmentDay{}}
+}
+
+func (r *rollups) offer(offer, store, day string) *offerDay {
+	k := offerDayKey{offer, store, day}
+	o := r.offers[k]
+	if o == nil {
+		o = &offerDay{}
+		r.offers[k] = o
+	}
+	return o
+}
+
+func (r *rollups) store(store, day string) *storeDay {
+	k := storeDayKey{store, day}
+	s := r.stores[k]
+	if s == nil {
+		s = &storeDay{}
+		r.stores[k] = s
+	}
+	return s
+}
+
+func (r *rollups) segment(segment, day string) *segmentDay {
+	k := segmentDayKey{segment, day}
+	s := r.segments[k]
+	if s == nil {
+		s = &segmentDay{}
+		r.segments[k] = s
+	}
+	return s
+}
+
+// add counts one new event on its day.
+func (r *rollups) add(e *protocol.Event, day string) {
+	switch e.Kind {
+	case protocol.EventCheckout:
+		c := e.Checkout
+		s := r.store(e.Store, day)
+		s.checkouts++
+		s.sales += c.Subtotal
+		s.discount += c.Discount
+		s.points += c.Points
+		for _, sh := range c.Shown {
+			o := r.offer(sh.Offer, e.Store, day)
+			redeemed := int64(0)
+			if sh.Redeemed {
+				redeemed = 1
+			}
+			if sh.Suggested {
+				o.suggestedCheckouts++
+				o.suggestedRedeemed += redeemed
+			} else {
+				o.shownCheckouts++
+				o.shownRedeemed += redeemed
+			}
+		}
+	case protocol.EventRedemption:
+		x := e.Redemption
+		o := r.offer(x.Offer, e.Store, day)
+		o.redemptions++
+		o.discount += x.Discount
+		o.points += x.Points
+		segments := x.Segments
+		if len(segments) == 0 {
+			segments = []string{""}
+		}
+		for _, id := range segments {
+			s := r.segment(id, day)
+			s.redemptions++
+			s.discount += x.Discount
+			s.points += x.Points
+		}
+	case protocol.EventImpression:
+		o := r.offer(e.Impression.Offer, e.Store, day)
+		if e.Impression.Nudge {
+			o.suggested++
+		} else {
+			o.impressions++
+		}
+	}
+}
+
+// rollsUp reports whether an event of kind counts in the rollups.
+func rollsUp(kind protocol.EventKind) bool {
+	return kind == protocol.EventCheckout || kind == protocol.EventRedemption || kind == protocol.EventImpression
+}
+
+var (
+	addOfferDays = &insert{
+		table: "offer_days",
+		cols: []column{{"offer", text}, {"store", text}, {"day", text}, {"redemptions", bigint}, {"discount", bigint},
+			{"points", bigint}, {"impressions", bigint}, {"suggested", bigint}, {"shown_checkouts", bigint},
+			{"shown_redeemed", bigint}, {"suggested_checkouts", bigint}, {"suggested_redeemed", bigint}},
+		onConflict: `ON CONFLICT (offer, store, day) DO UPDATE SET
+			redemptions = offer_days.redemptions + excluded.redemptions,
+			discount = offer_days.discount + excluded.discount,
+			points = offer_days.points + excluded.points,
+			impressions = offer_days.impressions + excluded.impressions,
+			suggested = offer_days.suggested + excluded.suggested,
+			shown_checkouts = offer_days.shown_checkouts + excluded.shown_checkouts,
+			shown_redeemed = offer_days.shown_redeemed + excluded.shown_redeemed,
+			suggested_checkouts = offer_days.suggested_checkouts + excluded.suggested_checkouts,
+			suggested_redeemed = offer_days.suggested_redeemed + excluded.suggested_redeemed`,
+	}
+	addStoreDays = &insert{
+		table: "store_days",
+		cols: []column{{"store", text}, {"day", text}, {"checkouts", bigint}, {"sales", bigint}, {"discount", bigint},
+			{"points", bigint}},
+		onConflict: `ON CONFLICT (store, day) DO UPDATE SET
+			checkouts = store_days.checkouts + excluded.checkouts,
+			sales = store_days.sales + excluded.sales,
+			discount = store_days.discount + excluded.discount,
+			points = store_days.points + excluded.points`,
+	}
+	addSegmentDays = &insert{
+		table: "segment_days",
+		cols:  []column{{"segment", text}, {"day", text}, {"redemptions", bigint}, {"discount", bigint}, {"points", bigint}},
+		onConflict: `ON CONFLICT (segment, day) DO UPDATE SET
+			redemptions = segment_days.redemptions + excluded.redemptions,
+			discount = segment_days.discount + excluded.discount,
+			points = segment_days.points + excluded.points`,
+	}
+)
+
+// writes returns the upserts of the rollups, each table's rows in key order.
+func (r *rollups) writes() []write {
+	var out []write
+	add := func(ins *insert, rows [][]any) {
+		if len(rows) > 0 {
+			out = append(out, write{ins, rows})
+		}
+	}
+	add(addOfferDays, rowsOf(r.offers, func(a, b offerDayKey) int {
+		return cmp.Or(strings.Compare(a.offer, b.offer), strings.Compare(a.store, b.store), strings.Compare(a.day, b.day))
+	}, func(k offerDayKey, o *offerDay) []any {
+		return []any{k.offer, k.store, k.day, o.redemptions, o.discount, o.points, o.impressions, o.suggested,
+			o.shownCheckouts, o.shownRedeemed, o.suggestedCheckouts, o.suggestedRedeemed}
+	}))
+	add(addStoreDays, rowsOf(r.stores, func(a, b storeDayKey) int {
+		return cmp.Or(strings.Compare(a.store, b.store), strings.Compare(a.day, b.day))
+	}, func(k storeDayKey, s *storeDay) []any {
+		return []any{k.store, k.day, s.checkouts, s.sales, s.discount, s.points}
+	}))
+	add(addSegmentDays, rowsOf(r.segments, func(a, b segmentDayKey) int {
+		return cmp.Or(strings.Compare(a.segment, b.segment), strings.Compare(a.day, b.day))
+	}, func(k segmentDayKey, s *segmentDay) []any {
+		return []any{k.segment, k.day, s.redemptions, s.discount, s.points}
+	}))
+	return out
+}
+
+// zones are the stores' time zones, for events that do not say their day.
+type zones map[string]*time.Location
+
+// dayOf returns the store-local date an event counts on.
+func (z zones) dayOf(e *protocol.Event) string {
+	if e.Day != "" {
+		return e.Day
+	}
+	loc := z[e.Store]
+	if loc == nil {
+		loc = time.UTC
+	}
+	return e.At.In(loc).Format(time.DateOnly)
+}
+
+// loadZone returns the zone a store's heartbeat named, or nil when it
+// named none or one this program does not know.
+func loadZone(name string) *time.Location {
+	if name == "" {
+		return nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil
+	}
+	return loc
+}
+
+// storeZones reads the zones of the stores that sent events without a
+// day: only old agents do, so a batch from current ones reads nothing.
+func storeZones(ctx context.Context, t tx, fresh []*protocol.Event) (zones, error) {
+	need := false
+	for _, e := range fresh {
+		if e.Day == "" && rollsUp(e.Kind) {
+			need = true
+			break
+		}
+	}
+	z := zones{}
+	if !need {
+		return z, nil
+	}
+	r, err := t.query(ctx, "SELECT store, zone FROM stores WHERE zone <> ''")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	for r.Next() {
+		var store, name string
+		if err := r.Scan(&store, &name); err != nil {
+			return nil, err
+		}
+		z[store] = loadZone(name)
+	}
+	return z, r.Err()
+}
+
+// rollUpHistory fills the rollups from the redemptions and checkouts
+// stored before them, on their UTC dates (no store had said its zone).
+// The impressions were already counted per UTC day; the migration moved
+// them.
+func rollUpHistory(ctx context.Context, t tx) error {
+	const dayUS = int64(24 * time.Hour / time.Microsecond)
+	date := func(n int64) string { return time.UnixMicro(n * dayUS).UTC().Format(time.DateOnly) }
+	r := newRollups()
+	scan := func(q string, fn func(r rows) error) error {
+		rs, err := t.query(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			if err := fn(rs); err != nil {
+				return err
+			}
+		}
+		return rs.Err()
+	}
+	err := scan(`SELECT offer, store, at_us / 86400000000, count(*), CAST(sum(discount) AS BIGINT),
+			CAST(sum(points) AS BIGINT)
+		FROM redemptions GROUP BY offer, store, at_us / 86400000000`, func(rs rows) error {
+		var offer, store string
+		var day, n, discount, points int64
+		if err := rs.Scan(&offer, &store, &day, &n, &discount, &points); err != nil {
+			return err
+		}
+		o := r.offer(offer, store, date(day))
+		o.redemptions, o.discount, o.points = n, discount, points
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = scan(`SELECT segments, at_us / 86400000000, count(*), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT)
+		FROM redemptions GROUP BY segments, at_us / 86400000000`, func(rs rows) error {
+		var segments string
+		var day, n, discount, points int64
+		if err := rs.Scan(&segments, &day, &n, &discount, &points); err != nil {
+			return err
+		}
+		ids := []string{""}
+		if segments != "" {
+			ids = strings.Split(segments, ",")
+		}
+		for _, id := range ids {
+			s := r.segment(id, date(day))
+			s.redemptions += n
+			s.discount += discount
+			s.points += points
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = scan(`SELECT store, at_us / 86400000000, count(*), CAST(sum(subtotal) AS BIGINT), CAST(sum(discount) AS BIGINT),
+			CAST(sum(points) AS BIGINT)
+		FROM checkouts GROUP BY store, at_us / 86400000000`, func(rs rows) error {
+		var store string
+		var day, n, sales, discount, points int64
+		if err := rs.Scan(&store, &day, &n, &sales, &discount, &points); err != nil {
+			return err
+		}
+		s := r.store(store, date(day))
+		s.checkouts, s.sales, s.discount, s.points = n, sales, discount, points
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return t.insert(ctx, r.writes())
+}
