@@ -10,6 +10,7 @@ import (
 
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol"
+	"github.com/posoffer/posoffer/protocol/decide"
 )
 
 // OnlineWithin is how recent a store's last heartbeat must be for the
@@ -19,7 +20,8 @@ const OnlineWithin = 60 * time.Second
 // storeView is a store as HQ last heard of it.
 type storeView struct {
 	store.StoreRow
-	Online bool `json:"online"`
+	Online bool   `json:"online"`
+	Group  string `json:"group"` // decide.groups' group of the store; "all" when not listed
 }
 
 func (s *server) stores(w http.ResponseWriter, r *http.Request) error {
@@ -33,7 +35,11 @@ func (s *server) stores(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
 	out := list[storeView]{Items: make([]storeView, len(rows))}
 	for i, row := range rows {
-		out.Items[i] = storeView{row, !row.LastSeen.IsZero() && now.Sub(row.LastSeen) <= OnlineWithin}
+		group := s.storeGroups[row.Store]
+		if group == "" {
+			group = decide.DefaultGroup
+		}
+		out.Items[i] = storeView{row, !row.LastSeen.IsZero() && now.Sub(row.LastSeen) <= OnlineWithin, group}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

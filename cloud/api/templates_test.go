@@ -144,3 +144,51 @@ func TestTemplateValuesNeverPanic(t *testing.T) {
 		}
 	}
 }
+
+// Every offer a template made opens in that template's form, with fields
+// that make it again; an offer no template makes opens as JSON.
+func TestOfferForm(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	e.call("POST", "/api/v1/segments", e.admin, staffSegment, http.StatusCreated, nil)
+	e.call("POST", "/api/v1/segments", e.admin, strings.ReplaceAll(staffSegment, "staff", "vip"), http.StatusCreated, nil)
+	for _, c := range templateCases {
+		e.call("POST", "/api/v1/offers", e.admin, c.want, http.StatusCreated, nil)
+		var id struct{ ID string }
+		json.Unmarshal([]byte(c.want), &id)
+		var form struct {
+			Template *string
+			Fields   map[string]json.RawMessage
+		}
+		e.call("GET", "/api/v1/offers/"+id.ID+"/form", e.analyst, "", http.StatusOK, &form)
+		if form.Template == nil || *form.Template != c.template {
+			t.Errorf("%s: template %v, want %s", id.ID, form.Template, c.template)
+			continue
+		}
+		body, _ := json.Marshal(map[string]any{"fields": form.Fields})
+		r := e.call("POST", "/api/v1/templates/"+c.template, e.analyst, string(body), http.StatusOK, nil)
+		var got, want any
+		json.Unmarshal(r.body, &got)
+		json.Unmarshal([]byte(c.want), &want)
+		if js(got) != js(want) {
+			t.Errorf("%s: the form's fields make\n%s\nwant\n%s", id.ID, r.body, c.want)
+		}
+	}
+	// Points are in no template; nor is a condition a template would not make.
+	for _, doc := range []string{
+		`{"id":"points-5","status":"active","reward":{"type":"points","points":5}}`,
+		`{"id":"spend-odd","status":"active","condition":{"all":[{"spend":{"min":1000}},{"coupon":{"code":"X"}}]},
+			"reward":{"type":"amount_off","amount":100}}`,
+		`{"id":"b2g1-odd","status":"active","condition":{"items":{"categories":["tea"],"min_qty":5}},
+			"reward":{"type":"buy_x_get_y","buy":{"categories":["tea"],"qty":2},"get":{"categories":["tea"],"qty":1}}}`,
+	} {
+		e.call("POST", "/api/v1/offers", e.admin, doc, http.StatusCreated, nil)
+		var id struct{ ID string }
+		json.Unmarshal([]byte(doc), &id)
+		r := e.call("GET", "/api/v1/offers/"+id.ID+"/form", e.analyst, "", http.StatusOK, nil)
+		if strings.TrimSpace(string(r.body)) != `{"template":null}` {
+			t.Errorf("%s: %s, want no template", id.ID, r.body)
+		}
+	}
+	e.fails("GET", "/api/v1/offers/nope/form", e.analyst, "", http.StatusNotFound, CodeNotFound, "no offer nope")
+	e.fails("GET", "/api/v1/offers/points-5/form?x=1", e.analyst, "", http.StatusBadRequest, CodeBadRequest, "x")
+}

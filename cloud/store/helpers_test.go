@@ -152,7 +152,7 @@ var dumpTables = []struct{ table, cols, order string }{
 	{"profile_counters", "customer, store, visits, spend, points, first_day, last_day", "customer, store"},
 	{"profile_history", "customer, day, sku, category, brand, qty, spend", "customer, day, sku"},
 	{"stores", "store, first_event_us, last_event_us, last_seen_us, agent, catalog, outbox_depth, " +
-		"outbox_oldest_ms, dropped_impressions, alarms, zone", "store"},
+		"outbox_oldest_ms, dropped_impressions, alarms, zone, alarms_since_us", "store"},
 }
 
 // dump returns every row WriteEvents wrote, a line per row, so that two

@@ -215,6 +215,9 @@ type StoreRow struct {
 	OutboxOldestMS     int64     `json:"outbox_oldest_ms"`
 	DroppedImpressions int64     `json:"dropped_impressions"`
 	Alarms             []string  `json:"alarms,omitempty"`
+	// AlarmsSince is the time of the first heartbeat that reported the
+	// alarms the latest reports; zero without a heartbeat.
+	AlarmsSince time.Time `json:"alarms_since,omitzero"`
 	// Zone is the store's IANA time zone, as its heartbeats say; empty
 	// until one does.
 	Zone string `json:"zone,omitempty"`
@@ -227,9 +230,13 @@ func (db *DB) Stores(ctx context.Context) ([]StoreRow, error) {
 		var s StoreRow
 		var first, last, seen int64
 		var alarms string
+		var since int64
 		if err := r.Scan(&s.Store, &first, &last, &seen, &s.Agent, &s.Catalog, &s.OutboxDepth, &s.OutboxOldestMS,
-			&s.DroppedImpressions, &alarms, &s.Zone); err != nil {
+			&s.DroppedImpressions, &alarms, &s.Zone, &since); err != nil {
 			return err
+		}
+		if since != 0 {
+			s.AlarmsSince = time.UnixMicro(since).UTC()
 		}
 		s.FirstEvent, s.LastEvent = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
 		if seen != 0 {
@@ -244,7 +251,7 @@ func (db *DB) Stores(ctx context.Context) ([]StoreRow, error) {
 		out = append(out, s)
 		return nil
 	}, `SELECT store, first_event_us, last_event_us, last_seen_us, agent, catalog, outbox_depth, outbox_oldest_ms,
-			dropped_impressions, alarms, zone
+			dropped_impressions, alarms, zone, alarms_since_us
 		FROM stores`)
 	if err != nil {
 		return nil, fmt.Errorf("stores: %w", err)

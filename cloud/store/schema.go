@@ -275,6 +275,9 @@ CREATE INDEX segment_days_day ON segment_days (day);
 
 -- The store's IANA time zone, from its heartbeats; '' until one says.
 ALTER TABLE stores ADD COLUMN zone TEXT NOT NULL DEFAULT '';
+-- Since when the store's heartbeats have reported the alarms they report
+-- now: the time of the first of them.
+ALTER TABLE stores ADD COLUMN alarms_since_us BIGINT NOT NULL DEFAULT 0;
 `, rollUpHistory}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -106,8 +106,8 @@ func TestWriteEventsEffects(t *testing.T) {
 			"segment_days [regulars 2026-11-22 1 100 0]",
 			fmt.Sprintf("profile_counters [%s s001 1 900 9 2026-11-22 2026-11-22]", alice),
 			fmt.Sprintf("profile_history [%s 2026-11-22 COF-001   2 700]", alice),
-			fmt.Sprintf(`stores [s001 %d %d %d 1.0.0 7 3 1500 2 [] ]`, us, us, us),
-			fmt.Sprintf(`stores [s002 %d %d 0  0 0 0 0 [] ]`, us+60e6, us+60e6),
+			fmt.Sprintf(`stores [s001 %d %d %d 1.0.0 7 3 1500 2 []  %d]`, us, us, us, us),
+			fmt.Sprintf(`stores [s002 %d %d 0  0 0 0 0 []  0]`, us+60e6, us+60e6),
 		} {
 			if !strings.Contains(got, want+"\n") {
 				t.Errorf("no row %s in\n%s", want, got)
@@ -305,12 +305,20 @@ func TestStores(t *testing.T) {
 		want := []StoreRow{
 			{Store: "s001", FirstEvent: t0.Add(-time.Hour), LastEvent: t0.Add(time.Hour), LastSeen: t0.Add(time.Hour),
 				Agent: "1.1.0", Catalog: 7, OutboxDepth: 5, OutboxOldestMS: 1500, DroppedImpressions: 2,
-				Alarms: []string{"outbox_old", "disk, almost full"}},
+				Alarms: []string{"outbox_old", "disk, almost full"}, AlarmsSince: t0.Add(time.Hour)},
 			{Store: "s002", FirstEvent: t0.Add(-time.Minute), LastEvent: t0, LastSeen: t0,
-				Agent: "1.0.0", Catalog: 7, OutboxDepth: 1, OutboxOldestMS: 1500, DroppedImpressions: 2},
+				Agent: "1.0.0", Catalog: 7, OutboxDepth: 1, OutboxOldestMS: 1500, DroppedImpressions: 2, AlarmsSince: t0},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("stores\n got %+v\nwant %+v", got, want)
+		}
+		// The same alarms again keep their age; others start a new one.
+		mustWrite(t, db, heartbeat("h5", "s001", t0.Add(2*time.Hour), "1.1.0", 5, "outbox_old", "disk, almost full"),
+			heartbeat("h6", "s002", t0.Add(2*time.Hour), "1.0.0", 1, "store_damaged: moved"))
+		got, _ = db.Stores(context.Background())
+		if !got[0].AlarmsSince.Equal(t0.Add(time.Hour)) || !got[1].AlarmsSince.Equal(t0.Add(2*time.Hour)) {
+			t.Fatalf("alarms since %v and %v, want %v and %v", got[0].AlarmsSince, got[1].AlarmsSince,
+				t0.Add(time.Hour), t0.Add(2*time.Hour))
 		}
 	})
 }

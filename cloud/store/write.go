@@ -157,7 +157,7 @@ var (
 		table: "stores",
 		cols: []column{{"store", text}, {"last_seen_us", bigint}, {"agent", text}, {"catalog", bigint},
 			{"outbox_depth", bigint}, {"outbox_oldest_ms", bigint}, {"dropped_impressions", bigint}, {"alarms", text},
-			{"zone", text}},
+			{"zone", text}, {"alarms_since_us", bigint}},
 		onConflict: `ON CONFLICT (store) DO UPDATE SET
 			last_seen_us = excluded.last_seen_us,
 			agent = excluded.agent,
@@ -166,6 +166,8 @@ var (
 			outbox_oldest_ms = excluded.outbox_oldest_ms,
 			dropped_impressions = excluded.dropped_impressions,
 			alarms = excluded.alarms,
+			alarms_since_us = CASE WHEN excluded.alarms = stores.alarms AND stores.alarms_since_us <> 0
+				THEN stores.alarms_since_us ELSE excluded.last_seen_us END,
 			zone = CASE WHEN excluded.zone <> '' THEN excluded.zone ELSE stores.zone END
 			WHERE excluded.last_seen_us > stores.last_seen_us`,
 	}
@@ -292,7 +294,7 @@ func effectsOf(fresh []*protocol.Event, z zones) effects {
 	add(heartbeatStore, rowsOf(heartbeats, strings.Compare, func(store string, e *protocol.Event) []any {
 		h := e.Heartbeat
 		return []any{store, e.At.UnixMicro(), h.Agent, h.Catalog, h.OutboxDepth, h.OutboxOldestMS, h.Dropped,
-			alarmsJSON(h.Alarms), h.Zone}
+			alarmsJSON(h.Alarms), h.Zone, e.At.UnixMicro()}
 	}))
 	ef.writes = append(ef.writes, days.writes()...)
 
