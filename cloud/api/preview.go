@@ -17,7 +17,7 @@ type previewRequest struct {
 	Offer    json.RawMessage `json:"offer"`    // an offer document
 	Basket   json.RawMessage `json:"basket"`   // a protocol v1 basket (or checkout) message
 	At       string          `json:"at"`       // RFC 3339; default: the basket's ts, else now
-	Timezone string          `json:"timezone"` // the store's IANA zone; default UTC
+	Timezone string          `json:"timezone"` // the store's IANA zone; default the store's, else UTC
 	Store    string          `json:"store"`
 	Segments []string        `json:"segments"` // segments the customer is in
 	Profile  json.RawMessage `json:"profile"`  // the customer's profile
@@ -40,8 +40,11 @@ type previewReply struct {
 	// says why, as posoffer-agent eval --explain does.
 	Applied bool   `json:"applied"`
 	Reason  string `json:"reason,omitempty"`
-	// At is the moment the basket was evaluated at.
-	At time.Time `json:"at"`
+	// At is the moment the basket was evaluated at; Local the same in the
+	// zone it was evaluated in, Timezone: what the store's clock read.
+	At       time.Time `json:"at"`
+	Local    string    `json:"local"`
+	Timezone string    `json:"timezone"`
 	// AsActive is set when the offer's status is not active: it was
 	// evaluated as if it were, to show what it would do.
 	AsActive bool `json:"as_active,omitempty"`
@@ -104,6 +107,18 @@ func (s *server) preview(w http.ResponseWriter, r *http.Request) error {
 	if req.Store != "" && !protocol.ValidStoreID(req.Store) {
 		return badRequest("store: want a store id (1 to 32 characters of a-z, 0-9 and -), got %s", quote(req.Store))
 	}
+	if req.Store != "" && req.Timezone == "" {
+		// The store's own zone, as its heartbeats say.
+		stores, err := s.db.Stores(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, st := range stores {
+			if loc := loadZone(st.Zone); st.Store == req.Store && loc != nil {
+				in.Location = loc
+			}
+		}
+	}
 	for i, seg := range req.Segments {
 		if !protocol.ValidSegmentID(seg) {
 			return badRequest("segments[%d]: want a segment id, got %s", i, quote(seg))
@@ -141,7 +156,8 @@ func (s *server) preview(w http.ResponseWriter, r *http.Request) error {
 	reply := previewReply{
 		V: protocol.Version, Type: protocol.TypeOffers, Re: basket.ID, Txn: basket.Txn, EvalUS: took.Microseconds(),
 		Offers: orEmpty(res.Offers), Nudges: orEmpty(res.Nudges), Skipped: res.Skipped,
-		At: in.Now.UTC(), AsActive: asActive,
+		At: in.Now.UTC(), Local: in.Now.In(in.Location).Format("Mon 2006-01-02 15:04"), Timezone: in.Location.String(),
+		AsActive: asActive,
 	}
 	for _, o := range res.Offers {
 		reply.Applied = reply.Applied || o.ID == id
@@ -156,6 +172,18 @@ func (s *server) preview(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, reply)
 	return nil
+}
+
+// loadZone returns a zone by its IANA name; nil for "" or one unknown.
+func loadZone(name string) *time.Location {
+	if name == "" {
+		return nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil
+	}
+	return loc
 }
 
 // isAbsent reports whether a JSON value was left out or null.

@@ -65,8 +65,23 @@ func TestPreview(t *testing.T) {
 	if p := preview(previewBody(weekday, "timezone", `"Asia/Tokyo"`)); p.Applied || p.Reason != "outside its schedule" {
 		t.Fatalf("monday 18:30 in Tokyo %+v", p)
 	}
-	if p := preview(previewBody(weekday, "timezone", `"Asia/Tokyo"`, "at", `"2026-11-23T00:30:00Z"`)); !p.Applied {
+	if p := preview(previewBody(weekday, "timezone", `"Asia/Tokyo"`, "at", `"2026-11-23T00:30:00Z"`)); !p.Applied ||
+		p.Local != "Mon 2026-11-23 09:30" || p.Timezone != "Asia/Tokyo" {
 		t.Fatalf("monday 09:30 in Tokyo %+v", p)
+	}
+	// A store HQ knows the zone of: its zone without one given.
+	hb := heartbeat("h-tokyo", "tokyo-1", t0)
+	hb.Heartbeat.Zone = "Asia/Tokyo"
+	e.write(hb)
+	if p := preview(previewBody(weekday, "store", `"tokyo-1"`)); p.Applied || p.Timezone != "Asia/Tokyo" ||
+		p.Local != "Mon 2026-11-23 18:30" {
+		t.Fatalf("monday 18:30 at the Tokyo store %+v", p)
+	}
+	if p := preview(previewBody(weekday, "store", `"tokyo-1"`, "at", `"2026-11-23T00:30:00Z"`)); !p.Applied {
+		t.Fatalf("monday 09:30 at the Tokyo store %+v", p)
+	}
+	if p := preview(previewBody(weekday, "store", `"s-unknown"`)); !p.Applied || p.Timezone != "UTC" {
+		t.Fatalf("a store HQ has not heard from: UTC %+v", p)
 	}
 
 	// Only for a segment: not without it, yes with it given or earned by a

@@ -16,9 +16,10 @@ import (
 
 // identity is who a token belongs to, as GET /api/v1/me answers.
 type identity struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Role string `json:"role"`
+	ID     string     `json:"id"`
+	Name   string     `json:"name"`
+	Role   string     `json:"role"`
+	Tenant api.Tenant `json:"tenant"`
 }
 
 // Admin reports whether the token may change offers.
@@ -186,7 +187,7 @@ func (d *dashboard) page(name string, adminOnly bool) http.Handler {
 			d.render(w, r, http.StatusForbidden, pageForbidden, data)
 			return
 		}
-		if id := r.PathValue("id"); name == pageEditor && id != "" {
+		if id := r.PathValue("id"); id != "" {
 			if !protocol.ValidOfferID(id) {
 				d.notFound(w, r)
 				return

@@ -16,6 +16,9 @@ const (
 	pageOverview  = "overview"
 	pageOffers    = "offers"
 	pageEditor    = "editor"
+	pageOffer     = "offer"
+	pageReports   = "reports"
+	pageCalendar  = "calendar"
 	pageStores    = "stores"
 	pageFeed      = "feed"
 	pageSuggest   = "suggestions"
@@ -36,6 +39,9 @@ var pageInfo = map[string]page{
 	pageOverview:  {title: "Overview", nav: pageOverview, script: "overview.js"},
 	pageOffers:    {title: "Offers", nav: pageOffers, script: "offers.js"},
 	pageEditor:    {title: "Offer editor", nav: pageOffers, script: "editor.js"},
+	pageOffer:     {title: "Offer", nav: pageOffers, script: "offer.js"},
+	pageReports:   {title: "Reports", nav: pageReports, script: "reports.js"},
+	pageCalendar:  {title: "Calendar", nav: pageCalendar, script: "calendar.js"},
 	pageStores:    {title: "Stores", nav: pageStores, script: "stores.js"},
 	pageFeed:      {title: "Live feed", nav: pageFeed, script: "feed-page.js"},
 	pageSuggest:   {title: "Suggestions", nav: pageSuggest, script: "suggestions.js"},
@@ -53,7 +59,7 @@ type pageData struct {
 	Status  int    // error pages
 	Message string // login and error pages
 	Next    string // login: where to go after it
-	OfferID string // editor: the offer edited; "" for a new one
+	OfferID string // editor and offer: the offer; "" for a new one
 }
 
 // parsePages parses each page with the layout.

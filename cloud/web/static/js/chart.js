@@ -28,8 +28,9 @@ const monthDay = new Intl.DateTimeFormat("en-US", { month: "short", day: "numeri
  * Draws rows ({day: "YYYY-MM-DD", value: n}, oldest first) into node as
  * bars. Each bar carries data-day and data-value, and node carries
  * data-total and data-last (today's value), for people and tests alike.
+ * format writes the values (the axis, the bars' titles).
  */
-export function barChart(node, rows, { label = "value" } = {}) {
+export function barChart(node, rows, { label = "value", format = num } = {}) {
   const W = 640, H = 200, left = 52, right = 8, top = 10, bottom = 26;
   const plotW = W - left - right, plotH = H - top - bottom;
   const step = niceStep(Math.max(0, ...rows.map((r) => r.value)) / TICKS);
@@ -39,7 +40,7 @@ export function barChart(node, rows, { label = "value" } = {}) {
   for (let i = 0; i <= TICKS; i++) {
     const y = top + plotH - (plotH * i) / TICKS;
     chart.append(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: i ? "grid" : "axis" }));
-    chart.append(svg("text", { x: left - 8, y: y + 4, class: "tick", "text-anchor": "end" }, num(step * i)));
+    chart.append(svg("text", { x: left - 8, y: y + 4, class: "tick", "text-anchor": "end" }, format(step * i)));
   }
 
   const slot = plotW / Math.max(rows.length, 1);
@@ -51,7 +52,7 @@ export function barChart(node, rows, { label = "value" } = {}) {
       x, y: top + plotH - h, width: slot * 0.7, height: h, rx: 2,
       class: i === rows.length - 1 ? "bar today" : "bar", "data-day": r.day, "data-value": r.value,
     });
-    bar.append(svg("title", {}, `${r.day}: ${num(r.value)} ${label}`));
+    bar.append(svg("title", {}, `${r.day}: ${format(r.value)} ${label}`));
     chart.append(bar);
     if ((rows.length - 1 - i) % every === 0) {
       const d = new Date(r.day + "T00:00:00Z");

@@ -51,21 +51,82 @@ export function num(n) {
   return Number.isFinite(n) ? integer.format(n) : "–";
 }
 
+/** "2 of the 3 checkouts shown it redeemed it", for an uptake's title. */
+export function uptakeTitle(redeemed, shown) {
+  return shown ? `${num(redeemed)} of the ${num(shown)} checkouts shown it redeemed it` : "No checkout was shown it";
+}
+
 /** A ratio as a percentage: 0.123 is 12.3%. */
 export function pct(ratio) {
   return Number.isFinite(ratio) ? decimal.format(ratio * 100) + "%" : "–";
 }
 
-/** A date and time in the browser's zone, to the second. */
-export function when(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "–" : d.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "medium" });
+/**
+ * How the tenant counts money and time, as HQ said when it served the
+ * page: the ISO 4217 currency ("" when HQ was not told) and the digits of
+ * its minor unit, which every amount is in; HQ's zone, and its today.
+ */
+export function tenant() {
+  const b = document.body.dataset;
+  return { currency: b.currency || "", minorUnit: Number(b.minorUnit) || 0, zone: b.zone || "UTC", today: b.today };
 }
 
-/** A time of day in the browser's zone. */
-export function clock(iso) {
+const moneyFormats = new Map();
+
+/**
+ * An amount of minor units in the tenant's currency: 1100 is ¥1,100 in
+ * JPY, €11.00 in EUR. Without a currency, the plain number.
+ */
+export function money(minor) {
+  if (!Number.isFinite(minor)) return "–";
+  const { currency, minorUnit } = tenant();
+  if (!currency) return integer.format(minor);
+  let f = moneyFormats.get(currency);
+  if (!f) {
+    f = new Intl.NumberFormat("en-US", { style: "currency", currency, minimumFractionDigits: minorUnit,
+      maximumFractionDigits: minorUnit });
+    moneyFormats.set(currency, f);
+  }
+  return f.format(minor / 10 ** minorUnit);
+}
+
+/** Points: "5 pts", or "–" for none. */
+export function points(n) {
+  return Number.isFinite(n) && n !== 0 ? integer.format(n) + " pts" : "–";
+}
+
+/**
+ * A date and time to the second in a zone (HQ's by default), which it
+ * names: "3 Dec 2026, 09:14:03 GMT+9".
+ */
+export function when(iso, zone = tenant().zone) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "–" : d.toLocaleTimeString("en-GB");
+  return Number.isNaN(d.getTime()) ? "–" : d.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "long",
+    timeZone: zone });
+}
+
+/** A time of day in a zone (HQ's by default). */
+export function clock(iso, zone = tenant().zone) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "–" : d.toLocaleTimeString("en-GB", { timeZone: zone });
+}
+
+/**
+ * A time as ISO 8601 with the offset of a zone: 2026-12-03T09:14:03+09:00.
+ * For CSV, which spreadsheets read back exactly.
+ */
+export function isoIn(iso, zone = "UTC") {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23",
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    .formatToParts(d).map((p) => [p.type, p.value]));
+  const local = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  const offset = Math.round((local - Math.floor(d.getTime() / 1000) * 1000) / 60000);
+  const sign = offset < 0 ? "-" : "+";
+  const hh = String(Math.floor(Math.abs(offset) / 60)).padStart(2, "0");
+  const mm = String(Math.abs(offset) % 60).padStart(2, "0");
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${sign}${hh}:${mm}`;
 }
 
 /** How long ago: "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
@@ -87,11 +148,54 @@ export function duration(ms) {
   return Math.round(ms / 3600000) + " h";
 }
 
-/** The UTC date YYYY-MM-DD days before today. */
-export function utcDay(daysBack = 0) {
-  const d = new Date();
-  d.setUTCDate(d.getUTCDate() - daysBack);
+/** The date YYYY-MM-DD n days after day (before, for a negative n). */
+export function addDays(day, n) {
+  const d = new Date(day + "T00:00:00Z");
+  d.setUTCDate(d.getUTCDate() + n);
   return d.toISOString().slice(0, 10);
+}
+
+/** The date YYYY-MM-DD of a moment in a zone (HQ's by default). */
+export function dayIn(date = new Date(), zone = tenant().zone) {
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, year: "numeric", month: "2-digit",
+    day: "2-digit" }).formatToParts(date).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** HQ's date, YYYY-MM-DD, days before today there. */
+export function hqDay(daysBack = 0) {
+  return addDays(dayIn(), -daysBack);
+}
+
+/** A field of CSV: quoted when it must be, and never read as a formula. */
+function csvField(v) {
+  let s = v === null || v === undefined ? "" : String(v);
+  if (/^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s)) s = "'" + s;
+  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
+
+/**
+ * A button that downloads rows() as a CSV file: a header line of the
+ * columns' names, then each row (an array, in the columns' order). The
+ * file's name is filename, or what it returns when a function.
+ */
+export function csvButton(filename, columns, rows) {
+  return el("button", { type: "button", class: "small csv", text: "CSV",
+    title: "Download this table as CSV, as shown", onclick: () => {
+      const text = [columns, ...rows()].map((r) => r.map(csvField).join(",")).join("\r\n") + "\r\n";
+      const url = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));
+      const a = el("a", { href: url, download: typeof filename === "function" ? filename() : filename });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } });
+}
+
+/** The decimal number of minor units an amount is, for CSV: 11.00 for 1100 in EUR. */
+export function major(minor) {
+  const { minorUnit } = tenant();
+  return Number.isFinite(minor) ? (minor / 10 ** minorUnit).toFixed(minorUnit) : "";
 }
 
 /**

@@ -1,7 +1,7 @@
 // The overview: today's numbers, the days' charts, the top offers, the
 // stores, and the live feed, which refreshes the rest as redemptions come.
 
-import { api, coalesce, el, num, pct, showError, utcDay } from "./lib.js";
+import { api, coalesce, el, hqDay, money, num, pct, showError, tenant } from "./lib.js";
 import { barChart } from "./chart.js";
 import { followFeed } from "./feed.js";
 
@@ -15,22 +15,23 @@ function setStat(id, value, text = num(value)) {
 }
 
 async function loadReports() {
-  const from = utcDay(days - 1);
+  const span = `from=${hqDay(days - 1)}&to=${hqDay(-1)}`;
   const [daysReport, offers] = await Promise.all([
-    api("reports/days?from=" + from),
-    api("reports/offers?from=" + from),
+    api("reports/days?" + span),
+    api("reports/offers?" + span),
   ]);
   const rows = daysReport.data.items;
-  const today = rows.find((r) => r.day === utcDay(0)) || { redemptions: 0, discount: 0 };
+  const today = rows.find((r) => r.day === hqDay(0)) || { redemptions: 0, discount: 0 };
   setStat("today-redemptions", today.redemptions);
-  setStat("today-discount", today.discount);
+  setStat("today-discount", today.discount, money(today.discount));
+  document.getElementById("today-day").textContent = `${hqDay(0)}, each store's own day`;
   const total = (key) => rows.reduce((s, r) => s + r[key], 0);
   document.getElementById("period-redemptions").textContent = `${num(total("redemptions"))} in ${days} days`;
-  document.getElementById("period-discount").textContent = `${num(total("discount"))} in ${days} days`;
+  document.getElementById("period-discount").textContent = `${money(total("discount"))} in ${days} days`;
   barChart(document.getElementById("chart-redemptions"), rows.map((r) => ({ day: r.day, value: r.redemptions })),
     { label: "redemptions" });
   barChart(document.getElementById("chart-discount"), rows.map((r) => ({ day: r.day, value: r.discount })),
-    { label: "discount" });
+    { label: "discount", format: money });
 
   const top = offers.data.items.filter((o) => o.redemptions > 0)
     .sort((a, b) => b.redemptions - a.redemptions || b.discount - a.discount).slice(0, 5);
@@ -39,8 +40,8 @@ async function loadReports() {
   body.replaceChildren(...top.map((o) => el("tr", { dataset: { offer: o.offer } },
     el("td", {}, el("span", { class: "name", text: o.name || o.offer }), el("small", { class: "id", text: o.offer })),
     el("td", { class: "num redemptions", text: num(o.redemptions) }),
-    el("td", { class: "num discount", text: num(o.discount) }),
-    el("td", { class: "num", text: pct(o.uptake) }))));
+    el("td", { class: "num discount", dataset: { value: o.discount }, text: money(o.discount) }),
+    el("td", { class: "num uptake", text: pct(o.uptake) }))));
   if (!top.length) {
     body.append(el("tr", { class: "empty" }, el("td", { colspan: 4, text: "No redemptions in the period." })));
   }
@@ -86,6 +87,9 @@ for (const button of document.querySelectorAll("#range button")) {
     refresh();
   });
 }
+
+document.getElementById("zone-note").textContent =
+  `Days are each store's own; times are in ${tenant().zone}. Amounts in ${tenant().currency || "minor units"}.`;
 
 // Each redemption re-reads the reports, at most every half second.
 followFeed(document.getElementById("feed-list"), document.getElementById("feed-state"), coalesce(refresh, 500));
