@@ -163,6 +163,7 @@ func (s *server) routes() []route {
 		{"POST", "/api/v1/preview", RoleAnalyst, s.preview},
 
 		{"GET", "/api/v1/stores", RoleAnalyst, s.stores},
+		{"GET", "/api/v1/alerts", RoleAnalyst, s.alerts},
 		{"GET", "/api/v1/redemptions", RoleAnalyst, s.redemptions},
 		{"GET", "/api/v1/reports/offers", RoleAnalyst, s.offerReport},
 		{"GET", "/api/v1/reports/stores", RoleAnalyst, s.storeReport},

@@ -56,6 +56,21 @@ type Config struct {
 	Timezone string `yaml:"timezone"`
 	// Location is Timezone, loaded.
 	Location *time.Location `yaml:"-"`
+	Alerts   Alerts         `yaml:"alerts"`
+}
+
+// Alerts are HQ's budget alerts: an offer's discount at a store reaching
+// 80% and 100% of its budget there. They show on the dashboard, and go to
+// a webhook when one is set.
+type Alerts struct {
+	// WebhookURL receives each alert as a JSON POST (http:// or
+	// https://); empty: none.
+	WebhookURL string `yaml:"webhook_url"`
+	// WebhookSecretFile holds a secret that signs each POST
+	// (X-Posoffer-Signature: sha256=HMAC); empty: unsigned.
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
+	// Interval is how often budgets are checked.
+	Interval time.Duration `yaml:"interval"`
 }
 
 // Decide is how HQ learns what the till suggests (docs/decide.md).
@@ -118,7 +133,7 @@ func defaults() Config {
 	return Config{HTTP: HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, NATS: NATS{Listen: "127.0.0.1:4222", DuplicateWindow: 2 * time.Minute},
 		Decide: Decide{Interval: time.Hour, Window: 28 * 24 * time.Hour, HalfLife: 7 * 24 * time.Hour, MinSupport: 0.005,
-			MinLift: 1.2, Holdout: 0.05}, Timezone: "UTC"}
+			MinLift: 1.2, Holdout: 0.05}, Timezone: "UTC", Alerts: Alerts{Interval: 30 * time.Second}}
 }
 
 // Load reads and validates the configuration file at path.
@@ -198,6 +213,17 @@ func Parse(name string, b []byte) (*Config, error) {
 		bad("timezone", "must be an IANA time zone such as Asia/Tokyo or Europe/Paris, got %q", cfg.Timezone)
 	} else {
 		cfg.Location = loc
+	}
+	if u := cfg.Alerts.WebhookURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("alerts.webhook_url", "must be an http:// or https:// URL, got %q", u)
+		}
+	}
+	if cfg.Alerts.WebhookSecretFile != "" && cfg.Alerts.WebhookURL == "" {
+		bad("alerts.webhook_secret_file", "signs the webhook's calls: set alerts.webhook_url too")
+	}
+	if iv := cfg.Alerts.Interval; iv < 100*time.Millisecond || iv > time.Hour {
+		bad("alerts.interval", "must be 100ms to 1h, got %v", iv)
 	}
 	dc := cfg.Decide
 	if dc.Interval < 100*time.Millisecond || dc.Interval > 7*24*time.Hour {

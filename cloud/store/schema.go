@@ -278,6 +278,25 @@ ALTER TABLE stores ADD COLUMN zone TEXT NOT NULL DEFAULT '';
 -- Since when the store's heartbeats have reported the alarms they report
 -- now: the time of the first of them.
 ALTER TABLE stores ADD COLUMN alarms_since_us BIGINT NOT NULL DEFAULT 0;
+
+-- Budget alerts: an offer's discount at a store reached a share of its
+-- budget there. Each (offer, store, level, budget) once; the webhook is
+-- sent by the replica that claims it.
+CREATE TABLE budget_alerts (
+	id           TEXT PRIMARY KEY,          -- offer/store/level/budget
+	offer        TEXT NOT NULL,
+	store        TEXT NOT NULL,
+	level        BIGINT NOT NULL,           -- percent of the budget: 80 or 100
+	budget       BIGINT NOT NULL,
+	discount     BIGINT NOT NULL,           -- the discount given when it was found
+	at_us        BIGINT NOT NULL,
+	claimed_us   BIGINT NOT NULL DEFAULT 0, -- a replica is sending it since
+	attempts     BIGINT NOT NULL DEFAULT 0,
+	delivered_us BIGINT NOT NULL DEFAULT 0, -- 0: not yet (or no webhook)
+	last_error   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX budget_alerts_at ON budget_alerts (at_us);
+CREATE INDEX budget_alerts_pending ON budget_alerts (delivered_us, claimed_us);
 `, rollUpHistory}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

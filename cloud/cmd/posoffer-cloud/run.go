@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/posoffer/posoffer/cloud/alerts"
 	"github.com/posoffer/posoffer/cloud/api"
 	"github.com/posoffer/posoffer/cloud/bus"
 	"github.com/posoffer/posoffer/cloud/config"
@@ -159,6 +161,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			MinLift: cfg.Decide.MinLift, Holdout: cfg.Decide.Holdout},
 		Logger: log.With("component", "decide"), Registry: reg})
 	watchers.Go(func() { learner.Run(wctx) })
+	alerter, err := newAlerts(cfg, db, reg, log.With("component", "alerts"))
+	if err != nil {
+		return err
+	}
+	watchers.Go(func() { alerter.Run(wctx) })
 
 	ictx, stopIngest := context.WithCancel(ctx)
 	ingested := make(chan error, 1)
@@ -206,6 +213,25 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("ready", "http", cfg.HTTP.Listen, "db", dbKind(cfg.DB))
 	<-ctx.Done()
 	return nil
+}
+
+// newAlerts sets up the budget alerts of the configuration.
+func newAlerts(cfg *config.Config, db *store.DB, reg prometheus.Registerer, log *slog.Logger) (*alerts.Alerts, error) {
+	opts := alerts.Options{DB: db, Webhook: cfg.Alerts.WebhookURL, Currency: cfg.Currency, Interval: cfg.Alerts.Interval,
+		Registry: reg, Logger: log}
+	if cfg.Currency != "" {
+		opts.MinorUnit, _ = protocol.MinorUnit(cfg.Currency) // checked with the configuration
+	}
+	if f := cfg.Alerts.WebhookSecretFile; f != "" {
+		secret, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("alerts.webhook_secret_file: %w", err)
+		}
+		if opts.Secret = bytes.TrimSpace(secret); len(opts.Secret) < 16 {
+			return nil, fmt.Errorf("alerts.webhook_secret_file: %s: want a secret of at least 16 bytes", f)
+		}
+	}
+	return alerts.New(opts), nil
 }
 
 func dbKind(dsn string) string {

@@ -1,13 +1,17 @@
 // The offer editor. A new offer starts from one of the API's templates:
 // the form is drawn from GET /api/v1/templates, each change builds the
 // document (POST /api/v1/templates/{name}) and previews it against the
-// sample basket (POST /api/v1/preview). An existing offer, or one written
-// by hand, is edited as its JSON document. Save publishes it to the stores.
+// sample basket at a chosen store and time (POST /api/v1/preview). An
+// existing offer opens in the form of the template it fits (GET
+// /api/v1/offers/{id}/form), or as its JSON document when none does; JSON
+// stays at hand as the advanced mode. Save publishes it to the stores.
 
-import { api, debounce, el, num, showError } from "./lib.js";
+import { api, debounce, el, hqDay, money, num, showError, zonedTime } from "./lib.js";
 
 const root = document.getElementById("editor");
 const offerID = root.dataset.offerId;
+// A new offer made from an existing one: /offers/new?from=ID.
+const copyOf = offerID ? "" : new URLSearchParams(location.search).get("from") || "";
 const picker = document.getElementById("template");
 const fieldsNode = document.getElementById("fields");
 const moreNode = document.getElementById("fields-more");
@@ -36,6 +40,14 @@ const SAMPLE_LINES = [
   { sku: "TEA-500", name: "Green tea 500ml", category: "tea", brand: "acme", qty: 3, price: 160 },
   { sku: "BEN-031", name: "Karaage bento", category: "bento", brand: "", qty: 1, price: 598 },
 ];
+
+// Sample profiles for the preview; spend in minor units.
+const PROFILES = {
+  new: () => ({ visits: 1, first_visit: hqDay(0), last_visit: hqDay(0), lifetime_spend: 0, points: 0 }),
+  regular: () => ({ visits: 12, first_visit: hqDay(200), last_visit: hqDay(3), lifetime_spend: 40000, points: 400 }),
+  lapsed: () => ({ visits: 5, first_visit: hqDay(400), last_visit: hqDay(90), lifetime_spend: 8000, points: 80 }),
+};
+let stores = []; // the stores HQ knows, with their zones
 
 let templates = [];
 let template = null; // the template of the form; null when editing JSON
@@ -141,11 +153,20 @@ function componentsInput(f, id) {
   addRow();
   const add = el("button", { type: "button", class: "small", text: "Add component" });
   add.addEventListener("click", () => addRow());
-  return el("div", { id, class: "components", dataset: { type: f.type } },
+  const node = el("div", { id, class: "components", dataset: { type: f.type } },
     el("table", { class: "table compact" },
       el("thead", {}, el("tr", {}, ...["SKUs", "Categories", "Brands", "Qty", ""].map((h) => el("th", { text: h })))),
       body),
     add);
+  node.setComponents = (parts) => {
+    body.replaceChildren();
+    for (const c of parts) {
+      addRow({ skus: (c.skus || []).join(", "), categories: (c.categories || []).join(", "),
+        brands: (c.brands || []).join(", "), qty: c.qty });
+    }
+    if (!parts.length) addRow();
+  };
+  return node;
 }
 
 function setDefault(f, input) {
@@ -196,6 +217,28 @@ function renderTemplate(t) {
     (ADVANCED.has(f.name) ? moreNode : fieldsNode).append(group || fieldNode(f));
   }
   moreSection.hidden = !moreNode.children.length;
+}
+
+/** Puts the values of an offer's form (GET /api/v1/offers/{id}/form) in the form's inputs. */
+function fillFields(t, fields) {
+  for (const f of t.fields) {
+    const node = document.getElementById("f-" + f.name);
+    const v = fields[f.name];
+    if (!node) continue;
+    switch (f.type) {
+      case "days":
+        for (const box of node.querySelectorAll("input")) box.checked = (v || []).includes(box.value);
+        break;
+      case "components":
+        node.setComponents(v || []);
+        break;
+      case "list":
+        node.value = Array.isArray(v) ? v.join(", ") : v ?? "";
+        break;
+      default:
+        node.value = v === undefined || v === null ? (f.type === "choice" ? node.value : "") : String(v);
+    }
+  }
 }
 
 function readField(f) {
@@ -251,6 +294,17 @@ function fieldOf(message) {
   return name || null;
 }
 
+/**
+ * An error of the offer language in plain words: 'offer "x":
+ * limits.per_customer: must be at least 0' reads "Limits › per customer:
+ * must be at least 0".
+ */
+function plain(message) {
+  return message.replace(/^(offer "[^"]*"|offers\[\d+\]): /, "").replace(/^([a-z_.[\]0-9]+):/, (path) =>
+    path.slice(0, -1).replace(/\[(\d+)\]/g, " $1").split(".")
+      .map((p, i) => (i ? p : p[0].toUpperCase() + p.slice(1)).replace(/_/g, " ")).join(" › ") + ":");
+}
+
 function showProblem(e) {
   const name = fieldOf(e.message);
   if (name && !touched.has(name) && /^fields\.[a-z_]+: required$/.test(e.message)) {
@@ -261,7 +315,7 @@ function showProblem(e) {
     showError(node, e.message.replace(/^fields\.[a-z_]+: /, ""));
     node.closest(".field").classList.add("invalid");
   } else {
-    showError(formError, e.message);
+    showError(formError, plain(e.message));
   }
   return true;
 }
@@ -284,8 +338,14 @@ function setPreview(state, discount, reason) {
   pillNode.className = "pill pill-" + state;
   const amount = document.getElementById("preview-discount");
   amount.dataset.value = discount ?? "";
-  amount.textContent = discount === undefined ? "–" : num(discount);
+  amount.textContent = discount === undefined ? "–" : money(discount);
   document.getElementById("preview-reason").textContent = reason || "";
+  if (state !== "applied") {
+    // Nothing of an earlier preview stays beside one that failed.
+    document.getElementById("preview-lines").hidden = true;
+    document.getElementById("preview-lines").tBodies[0].replaceChildren();
+    document.getElementById("preview-nudges").replaceChildren();
+  }
 }
 
 function showPreview(p, d) {
@@ -294,13 +354,14 @@ function showPreview(p, d) {
   let reason = mine ? mine.why : "Does not apply: " + (p.reason || "no discount on this basket") + ".";
   if (mine && mine.points) reason += ` Also ${num(mine.points)} points.`;
   if (p.as_active) reason += ` Evaluated as if active: its status is ${d.status || "draft"}.`;
+  document.getElementById("preview-zone").textContent = `${p.local} ${p.timezone}`;
   setPreview(mine ? "applied" : "skipped", mine ? mine.discount : 0, reason);
 
   const table = document.getElementById("preview-lines");
   const rows = (mine?.lines || []).map((l) => el("tr", {},
     el("td", { text: lines[l.line] ? `${lines[l.line].name || lines[l.line].sku}` : "line " + l.line }),
     el("td", { class: "num", text: num(l.qty) }),
-    el("td", { class: "num", text: num(l.discount) })));
+    el("td", { class: "num", text: money(l.discount) })));
   table.tBodies[0].replaceChildren(...rows);
   table.hidden = !rows.length;
   document.getElementById("preview-nudges").replaceChildren(
@@ -340,17 +401,23 @@ async function update() {
   setDoc(d);
 
   const req = { offer: d, basket: basket() };
-  const at = document.getElementById("preview-at").value.trim();
-  const tz = document.getElementById("preview-tz").value.trim();
-  if (at) req.at = at;
-  if (tz) req.timezone = tz;
+  const storeID = document.getElementById("preview-store").value;
+  const zone = stores.find((s) => s.store === storeID)?.zone || "UTC";
+  const at = document.getElementById("preview-at").value;
+  if (storeID) req.store = storeID;
+  req.timezone = zone;
+  if (at) req.at = zonedTime(at, zone);
+  const segments = [...document.getElementById("preview-segments").selectedOptions].map((o) => o.value);
+  if (segments.length) req.segments = segments;
+  const profile = PROFILES[document.getElementById("preview-profile").value];
+  if (profile) req.profile = profile();
   try {
     const { data } = await api("preview", { method: "POST", body: req });
     if (mine !== seq) return;
     showPreview(data, d);
   } catch (e) {
     if (mine !== seq) return;
-    if (e.code === "bad_request" && /^(basket|at|timezone)\b/.test(e.message)) {
+    if (e.code === "bad_request" && /^(basket|at|timezone|store|segments|profile)\b/.test(e.message)) {
       setPreview("error", undefined, "The sample basket: " + e.message);
       return;
     }
@@ -393,11 +460,60 @@ async function save() {
 
 function useJSON(text) {
   template = null;
+  picker.value = JSON_MODE;
   fieldsNode.replaceChildren();
   moreNode.replaceChildren();
   moreSection.hidden = true;
   jsonField.hidden = false;
   docArea.value = text;
+}
+
+/** The preview's choices: the stores (with their zones) and the segments HQ knows. */
+async function loadPreviewChoices() {
+  const [st, seg] = await Promise.all([api("stores"), api("segments")]);
+  stores = st.data.items;
+  document.getElementById("preview-store").append(...stores.map((x) =>
+    el("option", { value: x.store, text: `${x.store} (${x.zone || "zone not known: UTC"})` })));
+  document.getElementById("preview-segments").append(...seg.data.items.map((x) =>
+    el("option", { value: x.id, text: x.doc?.name ? `${x.doc.name} (${x.id})` : x.id })));
+  document.querySelector('#preview-profile option[value="regular"]').textContent =
+    `regular: 12 visits, ${money(PROFILES.regular().lifetime_spend)} spent`;
+}
+
+/** Opens an existing offer in its template's form, or as JSON. */
+async function open(id, copy) {
+  const [{ data }, form] = await Promise.all([api("offers/" + encodeURIComponent(id)),
+    api("offers/" + encodeURIComponent(id) + "/form")]);
+  const t = form.data.template && templates.find((x) => x.name === form.data.template);
+  const fields = { ...form.data.fields };
+  let d = data.doc;
+  if (copy) {
+    // A new offer like it: another id, a draft, no dates of the old one.
+    fields.id = id + "-copy";
+    fields.status = "draft";
+    delete fields.valid_from;
+    delete fields.valid_until;
+    d = { ...d, id: fields.id, status: "draft" };
+    delete d.valid_from;
+    delete d.valid_until;
+  }
+  if (t) {
+    picker.value = t.name;
+    jsonField.hidden = true;
+    renderTemplate(t);
+    fillFields(t, fields);
+  } else {
+    useJSON(JSON.stringify(d, null, 2));
+    document.getElementById("template-help").textContent =
+      "This offer uses parts no template has: it is edited as its JSON document.";
+  }
+  if (!copy) {
+    document.getElementById("f-id")?.setAttribute("readonly", "");
+    if (data.status === "ended") {
+      frozen = true;
+      showError(formError, "This offer has ended and does not change; duplicate it to run it again.");
+    }
+  }
 }
 
 async function start() {
@@ -414,42 +530,40 @@ async function start() {
   });
   saveButton.addEventListener("click", save);
 
-  if (offerID) {
-    try {
-      const { data } = await api("offers/" + encodeURIComponent(offerID));
-      useJSON(JSON.stringify(data.doc, null, 2));
-      if (data.status === "ended") {
-        frozen = true;
-        showError(formError, "This offer has ended and does not change; create a new one instead.");
-      }
-    } catch (e) {
-      showError(formError, e.message);
-      return;
-    }
-    update();
-    return;
-  }
-
   try {
-    templates = (await api("templates")).data.items;
+    [templates] = await Promise.all([api("templates").then((r) => r.data.items), loadPreviewChoices()]);
   } catch (e) {
     showError(formError, "The templates could not be loaded: " + e.message);
     return;
   }
   picker.append(...templates.map((t) => el("option", { value: t.name, text: t.label })),
-    el("option", { value: JSON_MODE, text: "Write the JSON yourself" }));
+    el("option", { value: JSON_MODE, text: "Advanced: the JSON document" }));
   picker.addEventListener("change", () => {
     if (picker.value === JSON_MODE) {
       useJSON(JSON.stringify(doc || STARTER, null, 2));
-      document.getElementById("template-help").textContent = "Any offer of the offer language.";
+      document.getElementById("template-help").textContent = "Any offer of the offer language (docs/offers.md).";
     } else {
       jsonField.hidden = true;
       renderTemplate(templates.find((t) => t.name === picker.value));
+      if (doc && offerID) {
+        // Keep what the form had where the new template has the same field.
+        document.getElementById("f-id").value = doc.id;
+        document.getElementById("f-id").setAttribute("readonly", "");
+      }
     }
     clearErrors();
     update();
   });
-  renderTemplate(templates[0]);
+  if (offerID || copyOf) {
+    try {
+      await open(offerID || copyOf, !offerID);
+    } catch (e) {
+      showError(formError, e.message);
+      return;
+    }
+  } else {
+    renderTemplate(templates[0]);
+  }
   picker.dataset.ready = "true";
   update();
 }

@@ -111,6 +111,20 @@ export function clock(iso, zone = tenant().zone) {
   return Number.isNaN(d.getTime()) ? "–" : d.toLocaleTimeString("en-GB", { timeZone: zone });
 }
 
+/** The wall clock of a moment in a zone: {year, month, day, hour, minute, second} as strings. */
+function wall(date, zone) {
+  return Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    .formatToParts(date).map((p) => [p.type, p.value]));
+}
+
+/** The offset of a zone from UTC at a moment, in minutes: 540 for Asia/Tokyo. */
+export function zoneOffset(date, zone) {
+  const w = wall(date, zone);
+  const local = Date.UTC(+w.year, +w.month - 1, +w.day, +w.hour, +w.minute, +w.second);
+  return Math.round((local - Math.floor(date.getTime() / 1000) * 1000) / 60000);
+}
+
 /**
  * A time as ISO 8601 with the offset of a zone: 2026-12-03T09:14:03+09:00.
  * For CSV, which spreadsheets read back exactly.
@@ -118,34 +132,25 @@ export function clock(iso, zone = tenant().zone) {
 export function isoIn(iso, zone = "UTC") {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
-  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23",
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
-    .formatToParts(d).map((p) => [p.type, p.value]));
-  const local = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
-  const offset = Math.round((local - Math.floor(d.getTime() / 1000) * 1000) / 60000);
+  const w = wall(d, zone);
+  const offset = zoneOffset(d, zone);
   const sign = offset < 0 ? "-" : "+";
   const hh = String(Math.floor(Math.abs(offset) / 60)).padStart(2, "0");
   const mm = String(Math.abs(offset) % 60).padStart(2, "0");
-  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${sign}${hh}:${mm}`;
+  return `${w.year}-${w.month}-${w.day}T${w.hour}:${w.minute}:${w.second}${sign}${hh}:${mm}`;
 }
 
-/** How long ago: "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
-export function ago(iso) {
-  const s = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
-  if (!Number.isFinite(s)) return "never";
-  if (s < 60) return Math.max(s, 0) + " s ago";
-  if (s < 3600) return Math.floor(s / 60) + " min ago";
-  if (s < 86400) return Math.floor(s / 3600) + " h ago";
-  return Math.floor(s / 86400) + " d ago";
-}
-
-/** A duration in milliseconds, roughly: "850 ms", "42 s", "3 min", "5 h". */
-export function duration(ms) {
-  if (!Number.isFinite(ms) || ms <= 0) return "–";
-  if (ms < 1000) return ms + " ms";
-  if (ms < 60000) return Math.round(ms / 1000) + " s";
-  if (ms < 3600000) return Math.round(ms / 60000) + " min";
-  return Math.round(ms / 3600000) + " h";
+/**
+ * The moment a wall clock time "2026-11-23T09:30" in a zone is, as an
+ * RFC 3339 UTC time; "" for a time that is not one.
+ */
+export function zonedTime(local, zone) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(local);
+  if (!m) return "";
+  const asUTC = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+  let t = asUTC;
+  for (let i = 0; i < 2; i++) t = asUTC - zoneOffset(new Date(t), zone) * 60000;
+  return new Date(t).toISOString().replace(".000Z", "Z");
 }
 
 /** The date YYYY-MM-DD n days after day (before, for a negative n). */

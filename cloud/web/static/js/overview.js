@@ -1,7 +1,7 @@
 // The overview: today's numbers, the days' charts, the top offers, the
 // stores, and the live feed, which refreshes the rest as redemptions come.
 
-import { api, coalesce, el, hqDay, money, num, pct, showError, tenant } from "./lib.js";
+import { ago, api, coalesce, el, hqDay, money, num, pct, showError, tenant, when } from "./lib.js";
 import { barChart } from "./chart.js";
 import { followFeed } from "./feed.js";
 
@@ -47,6 +47,17 @@ async function loadReports() {
   }
 }
 
+async function loadAlerts() {
+  const { data } = await api("alerts");
+  const box = document.getElementById("alerts");
+  box.hidden = !data.items.length;
+  document.getElementById("alert-list").replaceChildren(...data.items.map((a) => el("li", {
+    class: a.level >= 100 ? "over" : undefined, dataset: { offer: a.offer, store: a.store, level: a.level } },
+  el("a", { href: "/offers/" + a.offer, text: a.name || a.offer }),
+  ` at ${a.store} reached ${a.level}% of its budget (${money(a.discount)} of ${money(a.budget)}) `,
+  el("small", { class: "muted", title: when(a.at), text: ago(a.at) }))));
+}
+
 async function loadStores() {
   const { data } = await api("stores");
   const online = data.items.filter((s) => s.online).length;
@@ -67,7 +78,7 @@ async function refresh() {
   }
   busy = true;
   try {
-    await Promise.all([loadReports(), loadStores()]);
+    await Promise.all([loadReports(), loadStores(), loadAlerts()]);
     showError(errorNode, "");
   } catch (e) {
     showError(errorNode, "The numbers could not be loaded: " + e.message);

@@ -1,0 +1,35 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/posoffer/posoffer/cloud/store"
+	"github.com/posoffer/posoffer/cloud/store/storetest"
+)
+
+func TestAlerts(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	e.call("POST", "/api/v1/segments", e.admin, staffSegment, http.StatusCreated, nil)
+	e.call("POST", "/api/v1/offers", e.admin, coffeeOffer, http.StatusCreated, nil)
+	_, err := e.db.AddBudgetAlerts(context.Background(), []store.BudgetAlert{
+		{Offer: "coffee-2-pastry", Store: "s001", Level: 80, Budget: 10000, Discount: 8100, At: t0.Add(-time.Hour)},
+		{Offer: "gone", Store: "s002", Level: 100, Budget: 500, Discount: 520, At: t0.AddDate(0, 0, -10)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got list[alertView]
+	e.call("GET", "/api/v1/alerts", e.analyst, "", http.StatusOK, &got)
+	if len(got.Items) != 1 || got.Items[0].Name != "Buy 2 coffees, get a pastry free" || got.Items[0].Level != 80 {
+		t.Fatalf("the last 7 days: %+v", got)
+	}
+	e.call("GET", "/api/v1/alerts?days=30", e.analyst, "", http.StatusOK, &got)
+	if len(got.Items) != 2 || got.Items[1].Offer != "gone" || got.Items[1].Name != "" {
+		t.Fatalf("the last 30 days: %+v", got)
+	}
+	e.fails("GET", "/api/v1/alerts?days=0", e.analyst, "", http.StatusBadRequest, CodeBadRequest, "days")
+	e.fails("GET", "/api/v1/alerts", "", "", http.StatusUnauthorized, CodeUnauthorized, "")
+}
