@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -94,11 +95,33 @@ func (s *server) redemptions(w http.ResponseWriter, r *http.Request) error {
 }
 
 // csvHeader names the columns of the redemptions CSV.
-var csvHeader = []string{"id", "store", "offer", "txn", "discount", "points", "at", "segments"}
+var csvHeader = []string{"id", "store", "offer", "txn", "discount", "points", "at", "segments", "offer_name", "zone"}
 
 // redemptionsCSV streams every redemption that f matches, from f.After on,
 // as CSV with a header row, a page at a time. Segments are space-separated.
+// Times are ISO 8601 with the offset of the store's zone (UTC until the
+// store says its zone), and the zone is a column.
 func (s *server) redemptionsCSV(w http.ResponseWriter, r *http.Request, f store.Filter) error {
+	zones := map[string]*time.Location{}
+	stores, err := s.db.Stores(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, st := range stores {
+		zones[st.Store] = loadZone(st.Zone)
+	}
+	names := map[string]string{}
+	offers, err := s.db.Offers(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	for _, o := range offers {
+		var doc struct {
+			Name string `json:"name"`
+		}
+		json.Unmarshal(o.Doc, &doc) // checked when it was stored
+		names[o.ID] = doc.Name
+	}
 	f.Limit = store.MaxLimit
 	items, next, err := s.db.Redemptions(r.Context(), f)
 	if errors.Is(err, store.ErrBadQuery) {
@@ -115,8 +138,13 @@ func (s *server) redemptionsCSV(w http.ResponseWriter, r *http.Request, f store.
 	cw.Write(csvHeader)
 	for {
 		for _, x := range items {
+			loc := zones[x.Store]
+			if loc == nil {
+				loc = time.UTC
+			}
 			cw.Write([]string{cell(x.ID), cell(x.Store), cell(x.Offer), cell(x.Txn), strconv.FormatInt(x.Discount, 10),
-				strconv.FormatInt(x.Points, 10), x.At.Format(time.RFC3339Nano), cell(strings.Join(x.Segments, " "))})
+				strconv.FormatInt(x.Points, 10), x.At.In(loc).Format(time.RFC3339Nano), cell(strings.Join(x.Segments, " ")),
+				cell(names[x.Offer]), loc.String()})
 		}
 		cw.Flush()
 		if cw.Error() != nil {

@@ -104,6 +104,11 @@ func TestRedemptions(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open storetest.Opener) {
 		e := newEnv(t, open)
 		e.write(redemptionEvents()...)
+		// s002 says it is in Tokyo: its CSV times are Tokyo's.
+		tokyo, _ := time.LoadLocation("Asia/Tokyo")
+		hb := heartbeat("h-s002", "s002", t0)
+		hb.Heartbeat.Zone = "Asia/Tokyo"
+		e.write(hb)
 
 		var all page[store.Redemption]
 		e.call("GET", "/api/v1/redemptions?limit=1000", e.analyst, "", http.StatusOK, &all)
@@ -188,8 +193,13 @@ func TestRedemptions(t *testing.T) {
 						continue
 					}
 					i++
+					loc := time.UTC
+					if x.Store == "s002" {
+						loc = tokyo
+					}
 					wantRow := []string{x.ID, x.Store, x.Offer, x.Txn, strconv.FormatInt(x.Discount, 10),
-						strconv.FormatInt(x.Points, 10), x.At.Format(time.RFC3339Nano), strings.Join(x.Segments, " ")}
+						strconv.FormatInt(x.Points, 10), x.At.In(loc).Format(time.RFC3339Nano), strings.Join(x.Segments, " "),
+						"", loc.String()}
 					if !reflect.DeepEqual(rows[i], wantRow) {
 						t.Fatalf("csv row %d: %v, want %v", i, rows[i], wantRow)
 					}

@@ -1,6 +1,6 @@
 // The live feed of redemptions: GET /api/v1/feed as server-sent events.
 
-import { api, clock, el, num, when } from "./lib.js";
+import { api, clock, el, money, num, when } from "./lib.js";
 
 const STATE_TEXT = { connecting: "connecting", open: "live", closed: "offline, retrying" };
 
@@ -31,7 +31,7 @@ export function followFeed(list, stateNode, onRedemption = () => {}) {
       el("span", { class: "offer", text: x.offer }),
       el("span", { class: "store", text: x.store, title: "Store" }),
       el("span", { class: "txn", text: x.txn, title: "Transaction" }),
-      el("span", { class: "amount", dataset: { discount: x.discount }, text: "−" + num(x.discount) }),
+      el("span", { class: "amount", dataset: { discount: x.discount }, text: "−" + money(x.discount) }),
       x.points ? el("span", { class: "points", text: "+" + num(x.points) + " pts" }) : null);
     // Newest first, also for one that arrives a little late.
     let before = list.firstElementChild;

@@ -250,6 +250,11 @@ export function coalesce(fn, ms) {
   };
 }
 
+// Elements marked data-zone-label say which zone the page's times are in.
+for (const node of document.querySelectorAll?.("[data-zone-label]") ?? []) {
+  node.textContent = "times in " + tenant().zone;
+}
+
 /** The role of the token the page was served to. */
 export function isAdmin() {
   return document.body.dataset.role === "admin";
