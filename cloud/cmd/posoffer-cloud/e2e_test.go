@@ -418,6 +418,13 @@ const testCatalog = `{"version":1,"offers":[
 // that reaches HQ's NATS at natsURL.
 func newAgent(t *testing.T, h *hq, natsURL, catalogFile string) *agent {
 	t.Helper()
+	return newAgentWith(t, h, natsURL, catalogFile, "")
+}
+
+// newAgentWith is newAgent with more top-level configuration, such as a
+// timezone.
+func newAgentWith(t *testing.T, h *hq, natsURL, catalogFile, top string) *agent {
+	t.Helper()
 	a := &agent{dir: t.TempDir(), store: uniqueID("s"), http: freePort(t), logs: &bytes.Buffer{}}
 	creds := h.addStore(t, a.store).Cloud.CredsFile
 	if externalNATS() {
@@ -433,8 +440,8 @@ func newAgent(t *testing.T, h *hq, natsURL, catalogFile string) *agent {
 		catalog = "catalog_file: " + f + "\n"
 	}
 	a.config = filepath.Join(a.dir, "agent.yaml")
-	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n",
-		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, creds, catalogPubFile)
+	cfg := fmt.Sprintf("version: 1\nstore: %s\ndata_dir: %s\ntenant_key_file: %s\n%shttp: {listen: '%s'}\nmqtt: {listen: '%s'}\ndiscovery: {advertise: false}\ncloud: {nats_url: '%s', creds_file: '%s', catalog_key_file: '%s'}\n%s",
+		a.store, filepath.Join(a.dir, "data"), filepath.Join(a.dir, "tenant.key"), catalog, a.http, listen, natsURL, creds, catalogPubFile, top)
 	os.WriteFile(a.config, []byte(cfg), 0o644)
 	a.addTerminal(t)
 	a.start(t)

@@ -153,6 +153,25 @@ export function zonedTime(local, zone) {
   return new Date(t).toISOString().replace(".000Z", "Z");
 }
 
+/** How long ago: "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
+export function ago(iso) {
+  const s = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  if (!Number.isFinite(s)) return "never";
+  if (s < 60) return Math.max(s, 0) + " s ago";
+  if (s < 3600) return Math.floor(s / 60) + " min ago";
+  if (s < 86400) return Math.floor(s / 3600) + " h ago";
+  return Math.floor(s / 86400) + " d ago";
+}
+
+/** A duration in milliseconds, roughly: "850 ms", "42 s", "3 min", "5 h". */
+export function duration(ms) {
+  if (!Number.isFinite(ms) || ms <= 0) return "–";
+  if (ms < 1000) return ms + " ms";
+  if (ms < 60000) return Math.round(ms / 1000) + " s";
+  if (ms < 3600000) return Math.round(ms / 60000) + " min";
+  return Math.round(ms / 3600000) + " h";
+}
+
 /** The date YYYY-MM-DD n days after day (before, for a negative n). */
 export function addDays(day, n) {
   const d = new Date(day + "T00:00:00Z");

@@ -138,7 +138,8 @@ function budgetSummary(budget) {
 
 async function refresh() {
   try {
-    await Promise.all([loadOffer(), loadAudit(), loadNumbers()]);
+    await loadOffer(); // the numbers need its budget
+    await Promise.all([loadAudit(), loadNumbers()]);
     showError(errorNode, "");
   } catch (e) {
     showError(errorNode, "The offer could not be loaded: " + e.message);

@@ -106,5 +106,6 @@ document.getElementById("zone-note").textContent =
 followFeed(document.getElementById("feed-list"), document.getElementById("feed-state"), coalesce(refresh, 500));
 refresh();
 setInterval(() => {
-  loadStores().catch((e) => showError(errorNode, "The stores could not be loaded: " + e.message));
+  Promise.all([loadStores(), loadAlerts()])
+    .catch((e) => showError(errorNode, "The stores could not be loaded: " + e.message));
 }, 15000);

@@ -111,7 +111,7 @@ async function loadAudit(more = false) {
   document.querySelector("#report-audit tbody").replaceChildren(...rows.audit.map((a) => el("tr", {},
     el("td", { text: when(a.at) }), el("td", { text: a.actor }), el("td", { text: a.action }),
     el("td", {}, a.kind === "offer" ? el("a", { href: "/offers/" + a.object_id, text: names.get(a.object_id) || a.object_id })
-      : el("span", { text: "segment " + a.object_id })),
+      : el("span", { text: "segment" }), " ", el("small", { class: "id", text: a.object_id })),
     el("td", { class: "small", text: changedFields(a) }))));
 }
 
