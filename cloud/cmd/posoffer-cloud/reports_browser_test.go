@@ -171,7 +171,7 @@ func TestDashboardReports(t *testing.T) {
 		eq(text(query(row("spend-1000")+" .redemptions")), "2"), eq(text(query(row("spend-1000")+" .discount")), "¥200"),
 		eq(text(query(row("spend-1000")+" .impressions")), "4"), eq(text(query(row("spend-1000")+" .uptake")), "66.7%"),
 		eq(text(query(row("tea-3for2")+" .discount")), "¥320"), eq(text(query(row("tea-3for2")+" .uptake")), "100%")))
-	if got := b.eval(and("!" + byID("new-offer"), "!" + query("[data-action]"))); got != "true" {
+	if got := b.eval(and("!"+byID("new-offer"), "!"+query("[data-action]"))); got != "true" {
 		t.Errorf("the analyst's offers page has admin actions")
 	}
 	rows := b.csv(`#offers-csv button`)
