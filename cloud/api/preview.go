@@ -114,7 +114,7 @@ func (s *server) preview(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, st := range stores {
-			if loc := loadZone(st.Zone); st.Store == req.Store && loc != nil {
+			if loc := store.LoadZone(st.Zone); st.Store == req.Store && loc != nil {
 				in.Location = loc
 			}
 		}
@@ -172,18 +172,6 @@ func (s *server) preview(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, reply)
 	return nil
-}
-
-// loadZone returns a zone by its IANA name; nil for "" or one unknown.
-func loadZone(name string) *time.Location {
-	if name == "" {
-		return nil
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil
-	}
-	return loc
 }
 
 // isAbsent reports whether a JSON value was left out or null.

@@ -108,7 +108,7 @@ func (s *server) redemptionsCSV(w http.ResponseWriter, r *http.Request, f store.
 		return err
 	}
 	for _, st := range stores {
-		zones[st.Store] = loadZone(st.Zone)
+		zones[st.Store] = store.LoadZone(st.Zone)
 	}
 	names := map[string]string{}
 	offers, err := s.db.Offers(r.Context(), "")

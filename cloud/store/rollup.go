@@ -47,33 +47,23 @@ func newRollups() *rollups {
 }
 
 func (r *rollups) offer(offer, store, day string) *offerDay {
-	k := offerDayKey{offer, store, day}
-	o := r.offers[k]
-	if o == nil {
-		o = &offerDay{}
-		r.offers[k] = o
-	}
-	return o
+	return entry(r.offers, offerDayKey{offer, store, day})
 }
 
-func (r *rollups) store(store, day string) *storeDay {
-	k := storeDayKey{store, day}
-	s := r.stores[k]
-	if s == nil {
-		s = &storeDay{}
-		r.stores[k] = s
-	}
-	return s
-}
+func (r *rollups) store(store, day string) *storeDay { return entry(r.stores, storeDayKey{store, day}) }
 
 func (r *rollups) segment(segment, day string) *segmentDay {
-	k := segmentDayKey{segment, day}
-	s := r.segments[k]
-	if s == nil {
-		s = &segmentDay{}
-		r.segments[k] = s
+	return entry(r.segments, segmentDayKey{segment, day})
+}
+
+// entry returns m's value at k, a new zero one when it has none.
+func entry[K comparable, V any](m map[K]*V, k K) *V {
+	v := m[k]
+	if v == nil {
+		v = new(V)
+		m[k] = v
 	}
-	return s
+	return v
 }
 
 // add counts one new event on its day.
@@ -210,9 +200,9 @@ func (z zones) dayOf(e *protocol.Event) string {
 	return e.At.In(loc).Format(time.DateOnly)
 }
 
-// loadZone returns the zone a store's heartbeat named, or nil when it
+// LoadZone returns the zone a store's heartbeat named, or nil when it
 // named none or one this program does not know.
-func loadZone(name string) *time.Location {
+func LoadZone(name string) *time.Location {
 	if name == "" {
 		return nil
 	}
@@ -247,7 +237,7 @@ func storeZones(ctx context.Context, t tx, fresh []*protocol.Event) (zones, erro
 		if err := r.Scan(&store, &name); err != nil {
 			return nil, err
 		}
-		z[store] = loadZone(name)
+		z[store] = LoadZone(name)
 	}
 	return z, r.Err()
 }

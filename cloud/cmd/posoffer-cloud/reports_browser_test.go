@@ -313,20 +313,27 @@ func tokyo(t *testing.T) *time.Location {
 // apiGet GETs an API path with a bearer token into v.
 func apiGet(t *testing.T, base, token, path string, v any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/api/v1/"+path, nil)
+	if err := json.Unmarshal(apiOK(t, base, token, "GET", path, ""), v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// apiOK calls the API with a bearer token and returns the body of its 200.
+func apiOK(t *testing.T, base, token, method, path, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+"/api/v1/"+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
+	return out
 }
 
 // csv clicks a CSV button and returns the file it made, parsed.
@@ -440,19 +447,7 @@ func editorRoundTrips(t *testing.T, b *browser, base, admin, storeID string) {
 // fillTemplate makes the offer document of a template's fields.
 func fillTemplate(t *testing.T, base, token, name, fields string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/api/v1/templates/"+name, strings.NewReader(`{"fields":`+fields+`}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST templates/%s: %d %s", name, resp.StatusCode, body)
-	}
-	return body
+	return apiOK(t, base, token, "POST", "templates/"+name, `{"fields":`+fields+`}`)
 }
 
 func sameJSON(a, b []byte) bool {
