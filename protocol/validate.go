@@ -292,10 +292,10 @@ func localDayOf(day string, at time.Time) bool {
 
 // ValidZoneName reports whether s has the form of an IANA time zone name
 // (Area/Location, or UTC): letters, digits and _+-/, at most 64 bytes,
-// no empty or dot part. Whether the zone exists is for the reader's time
+// no empty or dot part, and not Local (the reader's own zone). Whether the zone exists is for the reader's time
 // zone database to say.
 func ValidZoneName(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '/' || s[len(s)-1] == '/' || strings.Contains(s, "//") {
+	if s == "" || s == "Local" || len(s) > 64 || s[0] == '/' || s[len(s)-1] == '/' || strings.Contains(s, "//") {
 		return false
 	}
 	for _, r := range s {

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,14 +113,16 @@ func validEvents() []*Event {
 	const key = "abcdefghijklmnopqrstuvwxyz"
 	lines := []EventLine{{SKU: "COF-001", Qty: 2, Price: 350, Category: "coffee", Brand: "acme"}}
 	return []*Event{
-		{ID: "e1", Kind: EventCheckout, Store: "s001", At: at, Terminal: "t01", Txn: "t1", Customer: key,
-			Checkout: &CheckoutEvent{Lines: lines, Subtotal: 700, Discount: 280, Paid: 420, Currency: "JPY"}},
+		{ID: "e1", Kind: EventCheckout, Store: "s001", At: at, Day: "2026-11-22", Terminal: "t01", Txn: "t1", Customer: key,
+			Checkout: &CheckoutEvent{Lines: lines, Subtotal: 700, Discount: 280, Paid: 420, Currency: "JPY",
+				Shown: []Shown{{Offer: "coffee-2-pastry", Redeemed: true}, {Offer: "coffee-2-pastry", Suggested: true}}}},
 		{ID: "e2", Kind: EventRedemption, Store: "s001", At: at, Txn: "t1",
 			Redemption: &RedemptionEvent{Offer: "coffee-2-pastry", Discount: 280, Segments: []string{"lapsed"}}},
 		{ID: "e3", Kind: EventImpression, Store: "s001", At: at, Impression: &ImpressionEvent{Offer: "coffee-2-pastry"}},
 		{ID: "e4", Kind: EventProfile, Store: "s001", At: at, Customer: key,
 			Profile: &ProfileDelta{Visits: 1, Spend: 420, Day: "2026-11-22", Items: lines}},
-		{ID: "e5", Kind: EventHeartbeat, Store: "s001", At: at, Heartbeat: &Heartbeat{Agent: "1.0", Alarms: []string{"outbox_full"}}},
+		{ID: "e5", Kind: EventHeartbeat, Store: "s001", At: at, Day: "2026-11-23",
+			Heartbeat: &Heartbeat{Agent: "1.0", Alarms: []string{"outbox_full"}, Zone: "Pacific/Kiritimati"}},
 	}
 }
 
@@ -157,6 +160,24 @@ func TestEventValidate(t *testing.T) {
 		{"alarm", 4, func(e *Event) { e.Heartbeat.Alarms = []string{"a\nb"} },
 			"invalid event e5: heartbeat.alarms[0]: must not contain control characters, found U+000A at byte 1"},
 		{"kind", 4, func(e *Event) { e.Kind = "other" }, "invalid event e5: kind: must be redemption, impression, checkout, profile, heartbeat or discrepancy"},
+		{"day two days off", 0, func(e *Event) { e.Day = "2026-11-24" },
+			"invalid event e1: day: must be the date YYYY-MM-DD of at in some time zone (its UTC date, the day before or the day after)"},
+		{"day not a date", 1, func(e *Event) { e.Day = "2026-11-31" },
+			"invalid event e2: day: must be the date YYYY-MM-DD of at in some time zone (its UTC date, the day before or the day after)"},
+		{"shown twice", 0, func(e *Event) { e.Checkout.Shown = append(e.Checkout.Shown, Shown{Offer: "coffee-2-pastry"}) },
+			"invalid event e1: checkout.shown[2]: offer coffee-2-pastry is listed twice"},
+		{"shown bad offer", 0, func(e *Event) { e.Checkout.Shown[1].Offer = "Coffee" },
+			`invalid event e1: checkout.shown[1].offer: must be an offer id, 1 to 64 characters of a-z, 0-9 and -, got "Coffee"`},
+		{"shown too many", 0, func(e *Event) {
+			e.Checkout.Shown = nil
+			for i := range MaxShown + 1 {
+				e.Checkout.Shown = append(e.Checkout.Shown, Shown{Offer: fmt.Sprint("o", i)})
+			}
+		}, "invalid event e1: checkout.shown: at most 1024 offers"},
+		{"zone Local", 4, func(e *Event) { e.Heartbeat.Zone = "Local" },
+			"invalid event e5: heartbeat.zone: must be an IANA time zone name such as Asia/Tokyo"},
+		{"zone path", 4, func(e *Event) { e.Heartbeat.Zone = "../etc/passwd" },
+			"invalid event e5: heartbeat.zone: must be an IANA time zone name such as Asia/Tokyo"},
 	} {
 		e := validEvents()[tc.i]
 		tc.edit(e)

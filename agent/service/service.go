@@ -441,7 +441,7 @@ func (u usage) Counts(id string) offer.Counts {
 }
 
 // shownIn returns what a transaction showed, in order of offer, offers
-// that applied before suggestions.
+// that applied before suggestions, at most protocol.MaxShown.
 func (s *Service) shownIn(terminal, txn string) []protocol.Shown {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -462,7 +462,9 @@ func (s *Service) shownIn(terminal, txn string) []protocol.Shown {
 		}
 		return 1
 	})
-	return out
+	// The checkout event carries at most MaxShown: a transaction shown
+	// more offers than that is counted in uptake for the first ones.
+	return out[:min(len(out), protocol.MaxShown)]
 }
 
 func (s *Service) forget(terminal, txn string) {

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +50,10 @@ type Options struct {
 	Now      func() time.Time
 }
 
-// lease is how long a replica that claimed an alert has to send it before
-// another may: so also the wait before a failed send is tried again.
+// lease is how long a replica that claimed alerts has to send them before
+// another may: so also the wait before a failed send is tried again. A
+// replica claims no more than it can send within the lease at the
+// client's timeout each, and sends none once the lease may be over.
 const lease = time.Minute
 
 // Alerts checks budgets and sends alerts.
@@ -86,21 +89,35 @@ func New(opts Options) *Alerts {
 	return a
 }
 
-// Run checks and sends every Interval until ctx ends.
+// Run checks and sends every Interval until ctx ends: a slow webhook
+// never holds up the checks.
 func (a *Alerts) Run(ctx context.Context) {
-	for {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if a.o.Webhook != "" {
+		wg.Go(func() {
+			every(ctx, a.o.Interval, func() {
+				if err := a.Send(ctx); err != nil && ctx.Err() == nil {
+					a.o.Logger.Error("alerts: webhook", "err", err)
+				}
+			})
+		})
+	}
+	every(ctx, a.o.Interval, func() {
 		if _, err := a.Check(ctx); err != nil && ctx.Err() == nil {
 			a.o.Logger.Error("alerts: budgets not checked", "err", err)
 		}
-		if a.o.Webhook != "" {
-			if err := a.Send(ctx); err != nil && ctx.Err() == nil {
-				a.o.Logger.Error("alerts: webhook", "err", err)
-			}
-		}
+	})
+}
+
+// every runs fn now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	for {
+		fn()
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(a.o.Interval):
+		case <-time.After(d):
 		}
 	}
 }
@@ -174,7 +191,12 @@ type Payload struct {
 
 // Send claims the alerts not yet delivered and POSTs each to the webhook.
 func (a *Alerts) Send(ctx context.Context) error {
-	claimed, err := a.o.DB.ClaimBudgetAlerts(ctx, a.o.Now(), lease, 100)
+	timeout := a.o.Client.Timeout
+	if timeout <= 0 || timeout > lease/2 {
+		timeout = lease / 2
+	}
+	claimedAt := a.o.Now()
+	claimed, err := a.o.DB.ClaimBudgetAlerts(ctx, claimedAt, lease, max(1, int(lease/timeout)-1))
 	if err != nil || len(claimed) == 0 {
 		return err
 	}
@@ -190,6 +212,9 @@ func (a *Alerts) Send(ctx context.Context) error {
 	}
 	var errs []error
 	for _, x := range claimed {
+		if a.o.Now().Add(timeout).After(claimedAt.Add(lease)) {
+			break // the lease may end before an answer: another claim sends the rest
+		}
 		p := Payload{Type: "budget_alert", ID: fmt.Sprintf("%s/%s/%d/%d", x.Offer, x.Store, x.Level, x.Budget),
 			Offer: x.Offer, Name: names[x.Offer], Store: x.Store, Level: x.Level, Budget: x.Budget,
 			Discount: x.Discount, Currency: a.o.Currency, MinorUnit: a.o.MinorUnit, At: x.At}
@@ -212,6 +237,8 @@ func (a *Alerts) post(ctx context.Context, p Payload) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, lease/2)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.o.Webhook, bytes.NewReader(body))
 	if err != nil {
 		return err

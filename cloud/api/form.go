@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/protocol/offer"
@@ -58,7 +59,7 @@ func matchTemplate(doc map[string]any) (*template, map[string]any) {
 	}
 	for _, t := range templates {
 		fields := commonFields(doc)
-		if !t.read(doc, fields) {
+		if !t.read(doc, fields) || !formSafe(fields) {
 			continue
 		}
 		raw := make(map[string]json.RawMessage, len(fields))
@@ -136,6 +137,39 @@ func (t *template) read(doc map[string]any, fields map[string]any) bool {
 		set(fields, "max_discount", reward["max_discount"])
 	default:
 		return false
+	}
+	return true
+}
+
+// formSafe reports whether a form keeps every value as it is: the form
+// trims text and splits lists at commas, so a value with spaces at its
+// ends, or a list item with a comma or empty, would come back changed.
+// Such an offer is edited as JSON.
+func formSafe(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == strings.TrimSpace(x)
+	case []any:
+		for _, item := range x {
+			if s, ok := item.(string); ok && (s == "" || strings.Contains(s, ",")) {
+				return false
+			}
+			if !formSafe(item) {
+				return false
+			}
+		}
+	case []map[string]any:
+		for _, m := range x {
+			if !formSafe(m) {
+				return false
+			}
+		}
+	case map[string]any:
+		for _, item := range x {
+			if !formSafe(item) {
+				return false
+			}
+		}
 	}
 	return true
 }

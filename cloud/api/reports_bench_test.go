@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/posoffer/posoffer/cloud/store"
 	"github.com/posoffer/posoffer/cloud/store/storetest"
@@ -262,13 +263,34 @@ func benchOpen(b *testing.B, ctx context.Context, cfg benchConfig) (*store.DB, s
 			cfg.schema+".checkouts)").Scan(&redemptions, &checkouts); err != nil {
 			b.Fatal(err)
 		}
+		// Migrations are edited until released: the tables, keys and
+		// indexes must also be those a fresh migration makes now.
+		probe := cfg
+		probe.schema = cfg.schema + "_probe"
+		for _, q := range []string{"DROP SCHEMA IF EXISTS " + probe.schema + " CASCADE", "CREATE SCHEMA " + probe.schema} {
+			if _, err := adm.Exec(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fresh, err := store.Open(ctx, probe.dsn(b), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		fresh.Close()
+		have, want := benchStructure(b, ctx, adm, cfg.schema), benchStructure(b, ctx, adm, probe.schema)
+		if _, err := adm.Exec(ctx, "DROP SCHEMA "+probe.schema+" CASCADE"); err != nil {
+			b.Fatal(err)
+		}
 		switch {
 		case fields["schema"] != strconv.FormatInt(before, 10) || before != after:
 			reason = fmt.Sprintf("generated at schema version %s, now %d (migrated from %d)", fields["schema"], after, before)
+		case have != want:
+			reason = "the migrations make other tables, keys or indexes than when it was generated"
 		case redemptions != cfg.redemptions || checkouts != cfg.checkouts():
 			reason = fmt.Sprintf("it holds %d redemptions and %d checkouts", redemptions, checkouts)
 		default:
 			b.Cleanup(func() { db.Close() })
+			benchAlerts(b, ctx, adm, cfg.schema)
 			return db, fmt.Sprintf("reused (schema version %d, %d redemptions, %d checkouts), generated %s in %s",
 				after, redemptions, checkouts, fields["at"], fields["took"])
 		}
@@ -294,8 +316,64 @@ func benchOpen(b *testing.B, ctx context.Context, cfg benchConfig) (*store.DB, s
 	if _, err := adm.Exec(ctx, "COMMENT ON SCHEMA "+cfg.schema+" IS '"+marker+"'"); err != nil {
 		b.Fatal(err)
 	}
+	benchAlerts(b, ctx, adm, cfg.schema)
 	return db, fmt.Sprintf("generated (schema version %d, %d redemptions, %d checkouts) in %s: %s", v, cfg.redemptions,
 		cfg.checkouts(), took, steps)
+}
+
+// benchAlerts adds a year of budget alerts, unless the schema has some:
+// an offer's discount at a store reached 80% or 100% of its budget there,
+// for one pair in four of the offers HQ holds.
+func benchAlerts(b *testing.B, ctx context.Context, c *pgx.Conn, schema string) {
+	b.Helper()
+	var n int64
+	err := c.QueryRow(ctx, "SELECT count(*) FROM "+schema+".budget_alerts").Scan(&n)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return // no such table (any more)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n > 0 {
+		return
+	}
+	u := func(x string, seed int) string {
+		return fmt.Sprintf("((hashint8extended(%s, %d) & 9007199254740991)::float8 / 9007199254740992.0)", x, seed)
+	}
+	q := fmt.Sprintf(`INSERT INTO %[1]s.budget_alerts (id, offer, store, level, budget, discount, at_us, delivered_us)
+		SELECT x.o || '/' || x.st || '/' || l || '/500000', x.o, x.st, l, 500000, 5000 * l,
+			%[2]d - floor(365 * 86400 * 1e6 * %[3]s)::bigint, %[2]d
+		FROM generate_series(1, %[4]d) oi CROSS JOIN generate_series(1, %[5]d) si CROSS JOIN unnest(ARRAY[80, 100]) l
+		CROSS JOIN LATERAL (SELECT 'offer-' || lpad(oi::text, 2, '0') AS o, 's' || lpad(si::text, 4, '0') AS st,
+			oi::bigint * 1000 + si AS i) x
+		WHERE %[6]s < 0.25`, schema, benchNow.UnixMicro(), u("x.i * 1000 + l", 25), benchHQ, benchStores, u("x.i", 26))
+	for _, q := range []string{q, "ANALYZE " + schema + ".budget_alerts"} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			b.Fatalf("%v\n%s", err, q)
+		}
+	}
+}
+
+// benchStructure describes a schema's tables, columns, keys and indexes,
+// without its name.
+func benchStructure(b *testing.B, ctx context.Context, c *pgx.Conn, schema string) string {
+	b.Helper()
+	var s string
+	err := c.QueryRow(ctx, `SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+		SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' ||
+			COALESCE(column_default, '') AS x
+		FROM information_schema.columns WHERE table_schema = $1
+		UNION ALL
+		SELECT 'index ' || replace(indexdef, $1 || '.', '') FROM pg_indexes WHERE schemaname = $1
+		UNION ALL
+		SELECT 'constraint ' || t.relname || ' ' || k.conname || ' ' || replace(pg_get_constraintdef(k.oid), $1 || '.', '')
+		FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
+		WHERE k.connamespace = $1::regnamespace) f`, schema).Scan(&s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 func validBenchSchema(s string) bool {
@@ -629,10 +707,11 @@ func benchGenerate(b *testing.B, ctx context.Context, cfg benchConfig) string {
 		b.Fatalf("the schema's keys and indexes differ from the migrations' after the load:\nbefore:\n%s\nafter:\n%s",
 			before, after)
 	}
+	start := time.Now()
 	for _, t := range benchLoaded {
 		exec("", "VACUUM (ANALYZE) "+t)
 	}
-	steps = append(steps, "vacuum analyze")
+	steps = append(steps, fmt.Sprintf("vacuum analyze %s", time.Since(start).Round(100*time.Millisecond)))
 	return strings.Join(steps, ", ")
 }
 
@@ -755,53 +834,75 @@ func benchCalls(b *testing.B, ctx context.Context, db *store.DB) []benchCall {
 	sugg := "from=" + iso(to.AddDate(0, 0, -30)) + "&to=" + iso(to)
 	year, all := day(365), day(3*365+1)
 	yesterday := day(1)
+	offer := func(q string) string { return q + "&offer=offer-01" }
 	return []benchCall{
-		// Overview: 14 days (the default) or 30, the stores, the feed's history.
+		// Overview (overview.js): the days and offers of 14 days (the
+		// default) or 30, budget alerts, the stores, the feed's history.
+		// It reloads the two reports on each redemption, at most every
+		// half second.
 		{"overview/days-14d", "/api/v1/reports/days?" + span(13)},
 		{"overview/offers-14d", "/api/v1/reports/offers?" + span(13)},
 		{"overview/days-30d", "/api/v1/reports/days?" + span(29)},
 		{"overview/offers-30d", "/api/v1/reports/offers?" + span(29)},
+		{"overview/alerts", "/api/v1/alerts"},
 		{"overview/stores", "/api/v1/stores"},
-		{"overview/feed-history", "/api/v1/redemptions?limit=50"},
-		{"overview/me", "/api/v1/me"},
-		// Offers.
-		{"offers/list", "/api/v1/offers"},
+		{"overview/feed-history", "/api/v1/redemptions?limit=12"},
+		// Offers (offers.js, calendar.js): the 30 days' report, the list.
 		{"offers/report-30d", "/api/v1/reports/offers?" + span(29)},
-		{"offers/report-default", "/api/v1/reports/offers"},
-		// Stores: the list and the discrepancies of the last 7 days.
+		{"offers/list", "/api/v1/offers"},
+		// One offer (offer.js), the busiest: 30 days, 90 or a year, and
+		// its stores over all time.
+		{"offer/get", "/api/v1/offers/offer-01"},
+		{"offer/audit", "/api/v1/audit?kind=offer&id=offer-01&limit=100"},
+		{"offer/days-30d", "/api/v1/reports/days?" + offer(span(29))},
+		{"offer/stores-30d", "/api/v1/reports/stores?" + offer(span(29))},
+		{"offer/days-90d", "/api/v1/reports/days?" + offer(span(89))},
+		{"offer/stores-90d", "/api/v1/reports/stores?" + offer(span(89))},
+		{"offer/days-365d", "/api/v1/reports/days?" + offer(span(364))},
+		{"offer/stores-365d", "/api/v1/reports/stores?" + offer(span(364))},
+		{"offer/stores-all-time", "/api/v1/reports/stores?from=2000-01-01&to=" + day(-1) + "&offer=offer-01"},
+		{"offer/stores-all-time-rare", "/api/v1/reports/stores?from=2000-01-01&to=" + day(-1) + "&offer=offer-60"},
+		// Editor (editor.js): what it reads besides the offer.
+		{"editor/form", "/api/v1/offers/offer-01/form"},
+		{"editor/segments", "/api/v1/segments"},
+		{"editor/templates", "/api/v1/templates"},
+		// Stores (stores.js): the list and the last 7 days' discrepancies.
 		{"stores/list", "/api/v1/stores"},
-		{"stores/discrepancies-7d", "/api/v1/reports/discrepancies?from=" + iso(benchNow.AddDate(0, 0, -7))},
-		// Suggestions.
+		{"stores/discrepancies-7d", "/api/v1/reports/discrepancies?from=" +
+			url.QueryEscape(benchNow.AddDate(0, 0, -7).Format("2006-01-02T15:04:05.000Z07:00"))},
+		// Suggestions (suggestions.js): the 30 days up to the model's data.
 		{"suggestions/model", "/api/v1/decide/model?limit=1"},
 		{"suggestions/report-30d", "/api/v1/reports/suggestions?" + sugg},
 		{"suggestions/uplift-30d", "/api/v1/reports/uplift?" + sugg},
-		// An analyst's reports: the default 30 days, filtered, a year, all
-		// three years.
-		{"reports/stores-30d", "/api/v1/reports/stores"},
-		{"reports/segments-30d", "/api/v1/reports/segments"},
-		{"reports/days-30d-offer", "/api/v1/reports/days?offer=offer-01"},
-		{"reports/days-30d-store", "/api/v1/reports/days?store=s0001"},
-		{"reports/days-30d-offer+store", "/api/v1/reports/days?offer=offer-01&store=s0001"},
-		{"reports/offers-30d-store", "/api/v1/reports/offers?store=s0001"},
-		{"reports/stores-30d-offer", "/api/v1/reports/stores?offer=offer-01"},
+		// Reports (reports.js): 30 days by default, filtered by offer and
+		// store, the audit log; then a year and the three years an
+		// analyst's year-end report picks.
+		{"reports/stores-30d", "/api/v1/reports/stores?" + span(29)},
+		{"reports/segments-30d", "/api/v1/reports/segments?" + span(29)},
+		{"reports/days-30d", "/api/v1/reports/days?" + span(29)},
+		{"reports/stores-30d-offer", "/api/v1/reports/stores?" + offer(span(29))},
+		{"reports/days-30d-store", "/api/v1/reports/days?" + span(29) + "&store=s0001"},
+		{"reports/days-30d-offer+store", "/api/v1/reports/days?" + offer(span(29)) + "&store=s0001"},
+		{"reports/offers-30d-store", "/api/v1/reports/offers?" + span(29) + "&store=s0001"},
+		{"reports/audit", "/api/v1/audit?limit=100"},
 		{"reports/days-365d", "/api/v1/reports/days?from=" + year},
 		{"reports/offers-365d", "/api/v1/reports/offers?from=" + year},
 		{"reports/stores-365d", "/api/v1/reports/stores?from=" + year},
 		{"reports/segments-365d", "/api/v1/reports/segments?from=" + year},
-		{"reports/days-365d-offer", "/api/v1/reports/days?from=" + year + "&offer=offer-01"},
 		{"reports/days-365d-store", "/api/v1/reports/days?from=" + year + "&store=s0001"},
 		{"reports/offers-365d-store", "/api/v1/reports/offers?from=" + year + "&store=s0001"},
-		{"reports/stores-365d-offer", "/api/v1/reports/stores?from=" + year + "&offer=offer-01"},
 		{"reports/days-3y", "/api/v1/reports/days?from=" + all},
 		{"reports/offers-3y", "/api/v1/reports/offers?from=" + all},
 		{"reports/stores-3y", "/api/v1/reports/stores?from=" + all},
 		{"reports/segments-3y", "/api/v1/reports/segments?from=" + all},
+		{"reports/stores-3y-offer", "/api/v1/reports/stores?from=" + all + "&offer=offer-01"},
 		{"reports/uplift-default", "/api/v1/reports/uplift"},
 		{"reports/suggestions-default", "/api/v1/reports/suggestions"},
 		{"reports/uplift-365d", "/api/v1/reports/uplift?from=" + year},
 		{"reports/suggestions-365d", "/api/v1/reports/suggestions?from=" + year},
-		{"reports/uplift-365d-offer", "/api/v1/reports/uplift?from=" + year + "&offer=offer-01"},
-		// Redemptions: pages, filters, and the CSV export.
+		// Redemptions: the feed page's history, pages, filters and the CSV
+		// export.
+		{"redemptions/feed-page", "/api/v1/redemptions?limit=50"},
 		{"redemptions/first-page", "/api/v1/redemptions"},
 		{"redemptions/store", "/api/v1/redemptions?store=s0001"},
 		{"redemptions/store-quiet", "/api/v1/redemptions?store=s0200"},
@@ -815,12 +916,11 @@ func benchCalls(b *testing.B, ctx context.Context, db *store.DB) []benchCall {
 		{"redemptions/csv-chain-day", "/api/v1/redemptions?format=csv&from=" + yesterday + "&to=" + day(0)},
 		{"redemptions/csv-store-30d", "/api/v1/redemptions?format=csv&store=s0001&from=" + day(30)},
 		{"redemptions/csv-chain-30d", "/api/v1/redemptions?format=csv&from=" + day(30)},
-		// Discrepancies and the audit log.
+		// Discrepancies.
 		{"discrepancies/list", "/api/v1/discrepancies"},
 		{"discrepancies/list-store", "/api/v1/discrepancies?store=s0001"},
 		{"discrepancies/report-30d", "/api/v1/reports/discrepancies"},
 		{"discrepancies/report-3y", "/api/v1/reports/discrepancies?from=" + all},
-		{"audit/list", "/api/v1/audit"},
 	}
 }
 

@@ -173,8 +173,12 @@ func TestOfferForm(t *testing.T) {
 			t.Errorf("%s: the form's fields make\n%s\nwant\n%s", id.ID, r.body, c.want)
 		}
 	}
-	// Points are in no template; nor is a condition a template would not make.
+	// Points are in no template; nor is a condition a template would not
+	// make; nor a list item the form would split, or text it would trim.
 	for _, doc := range []string{
+		`{"id":"b2g1-comma","status":"active","condition":{"items":{"categories":["Beer, wine & spirits"],"min_qty":3}},
+			"reward":{"type":"buy_x_get_y","buy":{"categories":["Beer, wine & spirits"],"qty":2},"get":{"categories":["Beer, wine & spirits"],"qty":1}}}`,
+		`{"id":"name-spaces","name":" Padded ","status":"active","condition":{"spend":{"min":1000}},"reward":{"type":"amount_off","amount":100}}`,
 		`{"id":"points-5","status":"active","reward":{"type":"points","points":5}}`,
 		`{"id":"spend-odd","status":"active","condition":{"all":[{"spend":{"min":1000}},{"coupon":{"code":"X"}}]},
 			"reward":{"type":"amount_off","amount":100}}`,

@@ -3,7 +3,9 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/posoffer/posoffer/protocol"
@@ -201,33 +203,47 @@ func (z zones) dayOf(e *protocol.Event) string {
 }
 
 // LoadZone returns the zone a store's heartbeat named, or nil when it
-// named none or one this program does not know.
+// named none, Local, or one this program does not know.
 func LoadZone(name string) *time.Location {
-	if name == "" {
+	if name == "" || name == "Local" {
 		return nil
+	}
+	if loc, ok := zoneCache.Load(name); ok {
+		return loc.(*time.Location)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil
 	}
+	zoneCache.Store(name, loc)
 	return loc
 }
+
+// zoneCache holds the zones loaded, by name: loading one reads and parses
+// the time zone database.
+var zoneCache sync.Map
 
 // storeZones reads the zones of the stores that sent events without a
 // day: only old agents do, so a batch from current ones reads nothing.
 func storeZones(ctx context.Context, t tx, fresh []*protocol.Event) (zones, error) {
-	need := false
+	var stores []any
+	seen := map[string]bool{}
 	for _, e := range fresh {
-		if e.Day == "" && rollsUp(e.Kind) {
-			need = true
-			break
+		if e.Day == "" && rollsUp(e.Kind) && !seen[e.Store] {
+			seen[e.Store] = true
+			stores = append(stores, e.Store)
 		}
 	}
 	z := zones{}
-	if !need {
+	if len(stores) == 0 {
 		return z, nil
 	}
-	r, err := t.query(ctx, "SELECT store, zone FROM stores WHERE zone <> ''")
+	marks := make([]string, len(stores))
+	for i := range stores {
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	r, err := t.query(ctx, "SELECT store, zone FROM stores WHERE zone <> '' AND store IN ("+
+		strings.Join(marks, ", ")+")", stores...)
 	if err != nil {
 		return nil, err
 	}

@@ -489,7 +489,7 @@ async function open(id, copy) {
   let d = data.doc;
   if (copy) {
     // A new offer like it: another id, a draft, no dates of the old one.
-    fields.id = id + "-copy";
+    fields.id = id.slice(0, 59).replace(/-+$/, "") + "-copy"; // ids are at most 64 characters
     fields.status = "draft";
     delete fields.valid_from;
     delete fields.valid_until;

@@ -68,7 +68,8 @@ export function pct(ratio) {
  */
 export function tenant() {
   const b = document.body.dataset;
-  return { currency: b.currency || "", minorUnit: Number(b.minorUnit) || 0, zone: b.zone || "UTC", today: b.today };
+  return { currency: b.currency || "", minorUnit: Number(b.minorUnit) || 0, zone: knownZone(b.zone || "UTC"),
+    today: b.today };
 }
 
 const moneyFormats = new Map();
@@ -102,18 +103,28 @@ export function points(n) {
 export function when(iso, zone = tenant().zone) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? "–" : d.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "long",
-    timeZone: zone });
+    timeZone: knownZone(zone) });
 }
 
 /** A time of day in a zone (HQ's by default). */
 export function clock(iso, zone = tenant().zone) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "–" : d.toLocaleTimeString("en-GB", { timeZone: zone });
+  return Number.isNaN(d.getTime()) ? "–" : d.toLocaleTimeString("en-GB", { timeZone: knownZone(zone) });
+}
+
+/** zone when the browser knows it, else UTC. */
+export function knownZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return zone;
+  } catch {
+    return "UTC";
+  }
 }
 
 /** The wall clock of a moment in a zone: {year, month, day, hour, minute, second} as strings. */
 function wall(date, zone) {
-  return Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+  return Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: knownZone(zone), hourCycle: "h23", year: "numeric",
     month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
     .formatToParts(date).map((p) => [p.type, p.value]));
 }
@@ -181,7 +192,7 @@ export function addDays(day, n) {
 
 /** The date YYYY-MM-DD of a moment in a zone (HQ's by default). */
 export function dayIn(date = new Date(), zone = tenant().zone) {
-  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: zone, year: "numeric", month: "2-digit",
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: knownZone(zone), year: "numeric", month: "2-digit",
     day: "2-digit" }).formatToParts(date).map((x) => [x.type, x.value]));
   return `${p.year}-${p.month}-${p.day}`;
 }
@@ -194,7 +205,7 @@ export function hqDay(daysBack = 0) {
 /** A field of CSV: quoted when it must be, and never read as a formula. */
 function csvField(v) {
   let s = v === null || v === undefined ? "" : String(v);
-  if (/^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s)) s = "'" + s;
+  if (/^\s*[=+\-@]|^[\t\r]/.test(s) && !/^-?\d+(\.\d+)?$/.test(s)) s = "'" + s;
   return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 

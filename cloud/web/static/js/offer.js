@@ -57,13 +57,18 @@ function changedFields(before, after) {
   return changed.length ? changed.join(", ") : "nothing";
 }
 
+let loads = 0; // the latest load; older answers are dropped
+
 async function loadNumbers() {
+  const mine = ++loads;
   const from = hqDay(days - 1), to = hqDay(-1);
   const [daysReport, storesNow, storesEver] = await Promise.all([
     api(`reports/days?from=${from}&to=${to}&offer=${encodeURIComponent(id)}`),
     api(`reports/stores?from=${from}&to=${to}&offer=${encodeURIComponent(id)}`),
-    api(`reports/stores?from=2000-01-01&to=${to}&offer=${encodeURIComponent(id)}`),
+    // All time, every store's days included, as budgets count.
+    api(`reports/stores?from=0001-01-01&to=9999-12-31&offer=${encodeURIComponent(id)}`),
   ]);
+  if (mine !== loads) return;
   perDay = daysReport.data.items;
   const sum = (k) => perDay.reduce((s, r) => s + r[k], 0);
   const shown = sum("shown_checkouts"), redeemed = sum("shown_redeemed");

@@ -28,12 +28,24 @@ function filters() {
   return { offer: offerSelect.value, store: storeSelect.value };
 }
 
+// What each report can be narrowed to.
+const NARROWS = { stores: ["dates", "offer", "store"], days: ["dates", "offer", "store"], segments: ["dates"],
+  audit: ["offer"] };
+
 function note() {
   const f = filters();
-  const what = [f.offer ? `offer ${names.get(f.offer) || f.offer}` : "every offer",
-    f.store ? `store ${f.store}` : "every store"].join(", ");
-  document.getElementById("r-note").textContent = `${fromInput.value} to ${toInput.value} included, each store's ` +
-    `own days; ${what}. Amounts in ${tenant().currency || "minor units"}.`;
+  const narrows = NARROWS[tab];
+  fromInput.disabled = toInput.disabled = !narrows.includes("dates");
+  offerSelect.disabled = !narrows.includes("offer");
+  storeSelect.disabled = !narrows.includes("store");
+  const what = [];
+  if (narrows.includes("dates")) what.push(`${fromInput.value} to ${toInput.value} included, each store's own days`);
+  if (narrows.includes("offer")) what.push(f.offer ? `offer ${names.get(f.offer) || f.offer}` : "every offer");
+  if (narrows.includes("store")) what.push(f.store ? `store ${f.store}` : "every store");
+  if (tab === "segments") what.push("every offer and store");
+  if (tab === "audit") what.push("every change, newest first");
+  document.getElementById("r-note").textContent = what.join("; ") + ". Amounts in " +
+    (tenant().currency || "minor units") + ".";
 }
 
 function uptakeCell(r) {
@@ -50,9 +62,10 @@ function total(items, keys) {
 const SUMMED = ["checkouts", "sales", "redemptions", "discount", "points", "impressions", "nudge_impressions",
   "shown_checkouts", "shown_redeemed"];
 
-async function loadStores() {
+async function loadStores(current = () => true) {
   const f = filters();
   const { data } = await api(`reports/stores?${span()}${f.offer ? "&offer=" + f.offer : ""}`);
+  if (!current()) return;
   rows.stores = data.items.filter((r) => !f.store || r.store === f.store);
   const line = (r, tag = "td") => [
     el(tag, { class: "strong", text: r.store }),
@@ -67,8 +80,9 @@ async function loadStores() {
   table.tFoot.replaceChildren(el("tr", { class: "total" }, ...line({ store: "Total", ...total(rows.stores, SUMMED) }, "th")));
 }
 
-async function loadSegments() {
+async function loadSegments(current = () => true) {
   const { data } = await api(`reports/segments?${span()}`);
+  if (!current()) return;
   rows.segments = data.items;
   document.querySelector("#report-segments tbody").replaceChildren(...rows.segments.map((r) =>
     el("tr", { dataset: { segment: r.segment } },
@@ -77,10 +91,11 @@ async function loadSegments() {
       el("td", { class: "num", text: money(r.discount) }), el("td", { class: "num", text: num(r.points) }))));
 }
 
-async function loadDays() {
+async function loadDays(current = () => true) {
   const f = filters();
   const q = (f.offer ? "&offer=" + f.offer : "") + (f.store ? "&store=" + f.store : "");
   const { data } = await api(`reports/days?${span()}${q}`);
+  if (!current()) return;
   rows.days = data.items;
   const line = (r, tag = "td") => [el(tag, { text: r.day }),
     el("td", { class: "num", text: num(r.checkouts) }), el("td", { class: "num", text: money(r.sales) }),
@@ -117,14 +132,17 @@ async function loadAudit(more = false) {
 
 const loaders = { stores: loadStores, segments: loadSegments, days: loadDays, audit: () => loadAudit() };
 
+let loads = 0; // the latest load
+
 async function load() {
   note();
-  if (fromInput.value > toInput.value) {
-    showError(errorNode, "From must be on or before To.");
+  const mine = ++loads;
+  if (!fromInput.value || !toInput.value || fromInput.value > toInput.value) {
+    showError(errorNode, "Choose a From day on or before the To day.");
     return;
   }
   try {
-    await loaders[tab]();
+    await loaders[tab](() => mine === loads);
     showError(errorNode, "");
   } catch (e) {
     showError(errorNode, "The report could not be loaded: " + e.message);
