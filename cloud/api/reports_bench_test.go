@@ -47,8 +47,11 @@ import (
 // own, to keep the 10M one).
 //
 // Each sub-benchmark is one API call through the real handler, over HTTP,
-// with an analyst's token: p50-ms and p99-ms are the percentiles of the
-// run's calls, resp-bytes the size of the last reply.
+// with an analyst's token, as the dashboard's pages (cloud/web/static/js)
+// send them: first-ms is the first call, which fills the caches and is not
+// counted; p50-ms and p99-ms are the percentiles of the b.N calls after
+// it; resp-bytes is the size of the reply. A table of them all ends the
+// output. The benchmark reports; it does not judge a target.
 //
 //	POSOFFER_TEST_PG_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
 //	  go test -run '^$' -bench BenchmarkReports10M -benchtime 20x -timeout 3h ./cloud/api/
@@ -120,17 +123,14 @@ func BenchmarkReports10M(b *testing.B) {
 			b.ReportMetric(benchMS(p99), "p99-ms")
 			b.ReportMetric(benchMS(first), "first-ms")
 			b.ReportMetric(float64(size), "resp-bytes")
-			r := benchResult{c.name, c.path, first, p50, p99, len(times), size}
-			if i := slices.IndexFunc(results, func(x benchResult) bool { return x.name == c.name }); i >= 0 {
-				results[i] = r // the run with b.N calls replaces the first, of one
-			} else {
-				results = append(results, r)
-			}
+			results = append(results, benchResult{c.name, c.path, first, p50, p99, len(times), size})
 		})
 	}
 
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nBenchmarkReports10M summary (> 300 ms: p99 over the target)\n%-34s %10s %10s %10s %6s %12s  %s\n", "call", "first ms", "p50 ms", "p99 ms", "calls", "bytes", "path")
+	fmt.Fprintf(&sb, "\nBenchmarkReports10M summary (> 300 ms: p99 over the target)\n")
+	fmt.Fprintf(&sb, "%-34s %10s %10s %10s %6s %12s  %s\n", "call", "first ms", "p50 ms", "p99 ms", "calls", "bytes",
+		"path")
 	for _, r := range results {
 		flag := ""
 		if r.p99 > 300*time.Millisecond {
@@ -860,8 +860,8 @@ func benchCalls(b *testing.B, ctx context.Context, db *store.DB) []benchCall {
 		{"offer/stores-90d", "/api/v1/reports/stores?" + offer(span(89))},
 		{"offer/days-365d", "/api/v1/reports/days?" + offer(span(364))},
 		{"offer/stores-365d", "/api/v1/reports/stores?" + offer(span(364))},
-		{"offer/stores-all-time", "/api/v1/reports/stores?from=2000-01-01&to=" + day(-1) + "&offer=offer-01"},
-		{"offer/stores-all-time-rare", "/api/v1/reports/stores?from=2000-01-01&to=" + day(-1) + "&offer=offer-60"},
+		{"offer/stores-all-time", "/api/v1/reports/stores?from=0001-01-01&to=9999-12-31&offer=offer-01"},
+		{"offer/stores-all-time-rare", "/api/v1/reports/stores?from=0001-01-01&to=9999-12-31&offer=offer-60"},
 		// Editor (editor.js): what it reads besides the offer.
 		{"editor/form", "/api/v1/offers/offer-01/form"},
 		{"editor/segments", "/api/v1/segments"},
@@ -909,7 +909,9 @@ func benchCalls(b *testing.B, ctx context.Context, db *store.DB) []benchCall {
 		{"redemptions/offer", "/api/v1/redemptions?offer=offer-01"},
 		{"redemptions/offer-rare", "/api/v1/redemptions?offer=offer-60"},
 		{"redemptions/store+offer-rare", "/api/v1/redemptions?store=s0200&offer=offer-60"},
+		{"redemptions/store+offer-none", "/api/v1/redemptions?store=s0001&offer=offer-61"},
 		{"redemptions/segment-vip", "/api/v1/redemptions?segment=vip"},
+		{"redemptions/segment-none", "/api/v1/redemptions?segment=staff"},
 		{"redemptions/day", "/api/v1/redemptions?from=" + yesterday + "&to=" + day(0)},
 		{"redemptions/old-day-store", "/api/v1/redemptions?store=s0001&from=" + day(700) + "&to=" + day(699)},
 		{"redemptions/csv-store-day", "/api/v1/redemptions?format=csv&store=s0001&from=" + yesterday + "&to=" + day(0)},

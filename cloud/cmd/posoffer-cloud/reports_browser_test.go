@@ -217,6 +217,10 @@ func TestDashboardReports(t *testing.T) {
 	b.open("/suggestions")
 	b.waitFor("the suggestions page", query("main h1"))
 	b.screenshot("suggestions")
+	b.open("/calendar")
+	b.waitFor("the calendar for the analyst", query(`#calendar tr[data-offer="spend-1000"] td[data-on="true"]`))
+	b.open("/offers/new")
+	b.waitFor("the editor refused to the analyst", and(byID("forbidden"), "!"+byID("editor")))
 
 	// The webhook took the alert once, signed.
 	if !waitFor(10*time.Second, func() bool { return hook.count() == 1 }) {
@@ -242,6 +246,10 @@ func TestDashboardReports(t *testing.T) {
 		t.Errorf("the calendar shows the weekday offer on a weekend")
 	}
 	b.screenshot("calendar")
+	for _, path := range []string{"/", "/offers", "/offers/spend-1000", "/reports", "/stores", "/feed", "/suggestions"} {
+		b.open(path)
+		b.waitFor("the admin's "+path, and(eq(text(byID("role")), "admin"), `!document.querySelector("[role=alert]:not([hidden])")`))
+	}
 	b.checkConsole()
 }
 
