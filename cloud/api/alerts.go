@@ -47,3 +47,21 @@ func (s *server) alerts(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// offerStores lists what an offer gave at each store, all time: what its
+// budget there has given.
+func (s *server) offerStores(w http.ResponseWriter, r *http.Request) error {
+	if _, err := readParams(r); err != nil {
+		return err
+	}
+	id, err := pathID(r, store.KindOffer)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.OfferStores(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list[store.OfferStoreRow]{orEmpty(rows)})
+	return nil
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -32,4 +33,21 @@ func TestAlerts(t *testing.T) {
 	}
 	e.fails("GET", "/api/v1/alerts?days=0", e.analyst, "", http.StatusBadRequest, CodeBadRequest, "days")
 	e.fails("GET", "/api/v1/alerts", "", "", http.StatusUnauthorized, CodeUnauthorized, "")
+}
+
+func TestOfferStores(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	e.write(redemption("r1", "s001", "coffee", t0, 100, 1), redemption("r2", "s002", "coffee", t0, 300, 0),
+		redemption("r3", "s001", "coffee", t0.AddDate(-2, 0, 0), 50, 0), redemption("r4", "s001", "tea", t0, 7, 0))
+	var got list[store.OfferStoreRow]
+	e.call("GET", "/api/v1/offers/coffee/stores", e.analyst, "", http.StatusOK, &got)
+	want := []store.OfferStoreRow{{Store: "s002", Redemptions: 1, Discount: 300}, {Store: "s001", Redemptions: 2, Discount: 150, Points: 1}}
+	if !reflect.DeepEqual(got.Items, want) {
+		t.Fatalf("got %+v, want %+v", got.Items, want)
+	}
+	e.call("GET", "/api/v1/offers/none/stores", e.analyst, "", http.StatusOK, &got)
+	if got.Items == nil || len(got.Items) != 0 {
+		t.Fatalf("an offer never redeemed: %+v", got)
+	}
+	e.fails("GET", "/api/v1/offers/coffee/stores?x=1", e.analyst, "", http.StatusBadRequest, CodeBadRequest, "x")
 }

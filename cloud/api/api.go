@@ -144,6 +144,7 @@ func (s *server) routes() []route {
 		{"POST", "/api/v1/offers", RoleAdmin, s.createOffer},
 		{"GET", "/api/v1/offers/{id}", RoleAnalyst, s.getObject(store.KindOffer)},
 		{"GET", "/api/v1/offers/{id}/form", RoleAnalyst, s.offerForm},
+		{"GET", "/api/v1/offers/{id}/stores", RoleAnalyst, s.offerStores},
 		{"PUT", "/api/v1/offers/{id}", RoleAdmin, s.updateOffer},
 		{"POST", "/api/v1/offers/{id}/pause", RoleAdmin, s.setStatus(actionPause)},
 		{"POST", "/api/v1/offers/{id}/resume", RoleAdmin, s.setStatus(actionResume)},

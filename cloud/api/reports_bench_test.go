@@ -253,10 +253,12 @@ func benchOpen(b *testing.B, ctx context.Context, cfg benchConfig) (*store.DB, s
 	if reason == "" {
 		fields := benchFields(*comment)
 		before := version()
+		opened := time.Now()
 		db, err := store.Open(ctx, cfg.dsn(b), "")
 		if err != nil {
 			b.Fatal(err)
 		}
+		migrated := time.Since(opened).Round(time.Second)
 		after := version()
 		var redemptions, checkouts int64
 		if err := adm.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+cfg.schema+".redemptions), (SELECT count(*) FROM "+
@@ -282,8 +284,8 @@ func benchOpen(b *testing.B, ctx context.Context, cfg benchConfig) (*store.DB, s
 			b.Fatal(err)
 		}
 		switch {
-		case fields["schema"] != strconv.FormatInt(before, 10) || before != after:
-			reason = fmt.Sprintf("generated at schema version %s, now %d (migrated from %d)", fields["schema"], after, before)
+		case fields["schema"] != strconv.FormatInt(before, 10):
+			reason = fmt.Sprintf("generated at schema version %s, found at %d", fields["schema"], before)
 		case have != want:
 			reason = "the migrations make other tables, keys or indexes than when it was generated"
 		case redemptions != cfg.redemptions || checkouts != cfg.checkouts():
@@ -291,8 +293,17 @@ func benchOpen(b *testing.B, ctx context.Context, cfg benchConfig) (*store.DB, s
 		default:
 			b.Cleanup(func() { db.Close() })
 			benchAlerts(b, ctx, adm, cfg.schema)
-			return db, fmt.Sprintf("reused (schema version %d, %d redemptions, %d checkouts), generated %s in %s",
-				after, redemptions, checkouts, fields["at"], fields["took"])
+			how := ""
+			if after != before {
+				// A newer schema migrated the history: as an upgrade would.
+				marker := strings.Replace(*comment, "schema="+fields["schema"], fmt.Sprintf("schema=%d", after), 1)
+				if _, err := adm.Exec(ctx, "COMMENT ON SCHEMA "+cfg.schema+" IS '"+marker+"'"); err != nil {
+					b.Fatal(err)
+				}
+				how = fmt.Sprintf(", migrated from version %d in %s", before, migrated)
+			}
+			return db, fmt.Sprintf("reused (schema version %d, %d redemptions, %d checkouts%s), generated %s in %s",
+				after, redemptions, checkouts, how, fields["at"], fields["took"])
 		}
 		db.Close()
 	}

@@ -11,6 +11,30 @@ import (
 // alert when an offer's discount at a store reaches them.
 var BudgetLevels = []int64{80, 100}
 
+// OfferStoreRow is what an offer gave at a store, all time.
+type OfferStoreRow struct {
+	Store       string `json:"store"`
+	Redemptions int64  `json:"redemptions"`
+	Discount    int64  `json:"discount"`
+	Points      int64  `json:"points"`
+}
+
+// OfferStores returns what an offer gave at each store that redeemed it,
+// all time, the largest discount first: what its budget there has given.
+func (db *DB) OfferStores(ctx context.Context, offer string) ([]OfferStoreRow, error) {
+	var out []OfferStoreRow
+	err := db.each(ctx, func(r rows) error {
+		var o OfferStoreRow
+		err := r.Scan(&o.Store, &o.Redemptions, &o.Discount, &o.Points)
+		out = append(out, o)
+		return err
+	}, `SELECT store, redemptions, discount, points FROM offer_stores WHERE offer = $1 ORDER BY discount DESC, store`, offer)
+	if err != nil {
+		return nil, fmt.Errorf("offer stores: %w", err)
+	}
+	return out, nil
+}
+
 // BudgetAlert is an offer whose discount at a store reached a level of
 // its budget there.
 type BudgetAlert struct {
@@ -54,8 +78,7 @@ func (db *DB) BudgetUse(ctx context.Context, offers []string) (map[string]map[st
 		}
 		out[offer][store] = discount
 		return nil
-	}, `SELECT offer, store, CAST(sum(discount) AS BIGINT) FROM offer_days
-		WHERE offer IN (`+strings.Join(marks, ", ")+`) GROUP BY offer, store`, args...)
+	}, `SELECT offer, store, discount FROM offer_stores WHERE offer IN (`+strings.Join(marks, ", ")+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("budget use: %w", err)
 	}

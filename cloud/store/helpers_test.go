@@ -147,7 +147,12 @@ var dumpTables = []struct{ table, cols, order string }{
 	{"discrepancies", "id, store, terminal, txn, offer, claimed, honoured, claimed_points, honoured_points, at_us", "id"},
 	{"offer_days", "offer, store, day, redemptions, discount, points, impressions, suggested, shown_checkouts, " +
 		"shown_redeemed, suggested_checkouts, suggested_redeemed", "offer, store, day"},
-	{"store_days", "store, day, checkouts, sales, discount, points", "store, day"},
+	{"store_days", "store, day, checkouts, sales, discount, points, offer_redemptions, offer_discount, offer_points, " +
+		"offer_impressions, offer_suggested, offer_shown_checkouts, offer_shown_redeemed, offer_suggested_checkouts, " +
+		"offer_suggested_redeemed", "store, day"},
+	{"offer_chain_days", "offer, day, redemptions, discount, points, impressions, suggested, shown_checkouts, " +
+		"shown_redeemed, suggested_checkouts, suggested_redeemed", "offer, day"},
+	{"offer_stores", "offer, store, redemptions, discount, points", "offer, store"},
 	{"segment_days", "segment, day, redemptions, discount, points", "segment, day"},
 	{"profile_counters", "customer, store, visits, spend, points, first_day, last_day", "customer, store"},
 	{"profile_history", "customer, day, sku, category, brand, qty, spend", "customer, day, sku"},

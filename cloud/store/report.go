@@ -68,10 +68,13 @@ func ratio(n, of int64) *float64 {
 	return &r
 }
 
-// shownSums are the sums of offer_days that fill a Shown, in its order.
-const shownSums = `CAST(sum(impressions) AS BIGINT), CAST(sum(suggested) AS BIGINT),
-	CAST(sum(shown_checkouts) AS BIGINT), CAST(sum(shown_redeemed) AS BIGINT),
-	CAST(sum(suggested_checkouts) AS BIGINT), CAST(sum(suggested_redeemed) AS BIGINT)`
+// The sums of what offers did, from offer_days or the rollups above it,
+// in the order redemptions, discount, points, then Shown's dest: with no
+// prefix (offer_days, offer_chain_days), and with offer_ (store_days).
+var (
+	offerSumsSQL      = sumsOf("", offerSums)
+	storeOfferSumsSQL = sumsOf("offer_", offerSums)
+)
 
 func (s *Shown) dest() []any {
 	return []any{&s.Impressions, &s.NudgeImpressions, &s.ShownCheckouts, &s.ShownRedeemed, &s.NudgedCheckouts,
@@ -94,9 +97,9 @@ func (db *DB) OfferReport(ctx context.Context, days Days, store string) ([]Offer
 	if err := days.check(); err != nil {
 		return nil, fmt.Errorf("offer report: %w", err)
 	}
-	where, args := "day >= $1 AND day < $2", []any{days.From, days.To}
+	table, where, args := "offer_chain_days", "day >= $1 AND day < $2", []any{days.From, days.To}
 	if store != "" {
-		where, args = where+" AND store = $3", append(args, store)
+		table, where, args = "offer_days", where+" AND store = $3", append(args, store)
 	}
 	var out []OfferRow
 	err := db.each(ctx, func(r rows) error {
@@ -107,9 +110,7 @@ func (db *DB) OfferReport(ctx context.Context, days Days, store string) ([]Offer
 		o.ratios()
 		out = append(out, o)
 		return nil
-	}, `SELECT offer, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
-			`+shownSums+`
-		FROM offer_days WHERE `+where+` GROUP BY offer ORDER BY offer`, args...)
+	}, `SELECT offer, `+offerSumsSQL+` FROM `+table+` WHERE `+where+` GROUP BY offer ORDER BY offer`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("offer report: %w", err)
 	}
@@ -139,9 +140,8 @@ func (db *DB) StoreReport(ctx context.Context, days Days, offer string) ([]Store
 	if err := days.check(); err != nil {
 		return nil, fmt.Errorf("store report: %w", err)
 	}
-	offerWhere, args := "", []any{days.From, days.To}
-	if offer != "" {
-		offerWhere, args = " AND offer = $3", append(args, offer)
+	if offer == "" {
+		return db.storeTotals(ctx, days)
 	}
 	byStore := map[string]*StoreReportRow{}
 	row := func(store string) *StoreReportRow {
@@ -160,9 +160,8 @@ func (db *DB) StoreReport(ctx context.Context, days Days, offer string) ([]Store
 		s.ratios()
 		*row(s.Store) = s
 		return nil
-	}, `SELECT store, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
-			`+shownSums+`
-		FROM offer_days WHERE day >= $1 AND day < $2`+offerWhere+` GROUP BY store`, args...)
+	}, `SELECT store, `+offerSumsSQL+` FROM offer_days WHERE offer = $3 AND day >= $1 AND day < $2 GROUP BY store`,
+		days.From, days.To, offer)
 	if err != nil {
 		return nil, fmt.Errorf("store report: %w", err)
 	}
@@ -172,8 +171,7 @@ func (db *DB) StoreReport(ctx context.Context, days Days, offer string) ([]Store
 		if err := r.Scan(&store, &checkouts, &sales); err != nil {
 			return err
 		}
-		if s := byStore[store]; s != nil || offer == "" {
-			s = row(store)
+		if s := byStore[store]; s != nil {
 			s.Checkouts, s.Sales = checkouts, sales
 		}
 		return nil
@@ -187,6 +185,26 @@ func (db *DB) StoreReport(ctx context.Context, days Days, offer string) ([]Store
 		out = append(out, *s)
 	}
 	slices.SortFunc(out, func(a, b StoreReportRow) int { return strings.Compare(a.Store, b.Store) })
+	return out, nil
+}
+
+// storeTotals is StoreReport for every offer: each store's own totals.
+func (db *DB) storeTotals(ctx context.Context, days Days) ([]StoreReportRow, error) {
+	var out []StoreReportRow
+	err := db.each(ctx, func(r rows) error {
+		var s StoreReportRow
+		if err := r.Scan(append([]any{&s.Store, &s.Checkouts, &s.Sales, &s.Redemptions, &s.Discount, &s.Points},
+			s.Shown.dest()...)...); err != nil {
+			return err
+		}
+		s.ratios()
+		out = append(out, s)
+		return nil
+	}, `SELECT store, CAST(sum(checkouts) AS BIGINT), CAST(sum(sales) AS BIGINT), `+storeOfferSumsSQL+`
+		FROM store_days WHERE day >= $1 AND day < $2 GROUP BY store ORDER BY store`, days.From, days.To)
+	if err != nil {
+		return nil, fmt.Errorf("store report: %w", err)
+	}
 	return out, nil
 }
 
@@ -257,7 +275,15 @@ func (db *DB) DayReport(ctx context.Context, days Days, offer, store string) ([]
 		out = append(out, DayRow{Day: d.Format(time.DateOnly)})
 	}
 
+	// The offers' sums from the narrowest rollup that holds them.
+	table, sums := "offer_chain_days", offerSumsSQL
 	where, args := "day >= $1 AND day < $2", []any{days.From, days.To}
+	switch {
+	case store != "" && offer == "":
+		table, sums = "store_days", storeOfferSumsSQL
+	case store != "":
+		table = "offer_days"
+	}
 	if offer != "" {
 		args = append(args, offer)
 		where += fmt.Sprintf(" AND offer = $%d", len(args))
@@ -278,9 +304,7 @@ func (db *DB) DayReport(ctx context.Context, days Days, offer, store string) ([]
 			out[i] = d
 		}
 		return nil
-	}, `SELECT day, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT),
-			`+shownSums+`
-		FROM offer_days WHERE `+where+` GROUP BY day`, args...)
+	}, `SELECT day, `+sums+` FROM `+table+` WHERE `+where+` GROUP BY day`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("day report: %w", err)
 	}

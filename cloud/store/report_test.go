@@ -263,7 +263,8 @@ func TestReportDayOfOldAgents(t *testing.T) {
 }
 
 // The rollups of events stored before them are rebuilt from the
-// redemptions and checkouts: the same figures as WriteEvents keeps.
+// redemptions and checkouts (migration 7), and the coarser ones from
+// offer_days (migration 8): the same figures as WriteEvents keeps.
 func TestRollUpHistory(t *testing.T) {
 	day := t0.Truncate(24 * time.Hour)
 	eachDB(t, func(t *testing.T, open opener) {
@@ -283,14 +284,24 @@ func TestRollUpHistory(t *testing.T) {
 			if err := errors.Join(err1, err2, err3); err != nil {
 				t.Fatal(err)
 			}
-			return jsonOf([]any{o, s, g})
+			d, err4 := db.DayReport(ctx, days("2026-11-22", 2), "", "s001")
+			x, err5 := db.OfferStores(ctx, "coffee")
+			if err := errors.Join(err4, err5); err != nil {
+				t.Fatal(err)
+			}
+			return jsonOf([]any{o, s, g, d, x})
 		}
 		kept := report()
 		err := db.be.write(ctx, func(tx tx) error {
-			if err := tx.exec(ctx, "DELETE FROM offer_days; DELETE FROM store_days; DELETE FROM segment_days"); err != nil {
+			err := tx.exec(ctx, "DELETE FROM offer_days; DELETE FROM store_days; DELETE FROM segment_days; "+
+				"DELETE FROM offer_chain_days; DELETE FROM offer_stores")
+			if err != nil {
 				return err
 			}
-			return rollUpHistory(ctx, tx)
+			if err := rollUpHistory(ctx, tx); err != nil {
+				return err
+			}
+			return rollUpCoarser(ctx, tx)
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -29,9 +29,33 @@ type offerDay struct {
 	suggestedCheckouts, suggestedRedeemed int64
 }
 
+// plus adds o's counts to d's.
+func (d *offerDay) plus(o *offerDay) {
+	d.redemptions += o.redemptions
+	d.discount += o.discount
+	d.points += o.points
+	d.impressions += o.impressions
+	d.suggested += o.suggested
+	d.shownCheckouts += o.shownCheckouts
+	d.shownRedeemed += o.shownRedeemed
+	d.suggestedCheckouts += o.suggestedCheckouts
+	d.suggestedRedeemed += o.suggestedRedeemed
+}
+
+func (d *offerDay) sums() []any {
+	return []any{d.redemptions, d.discount, d.points, d.impressions, d.suggested, d.shownCheckouts, d.shownRedeemed,
+		d.suggestedCheckouts, d.suggestedRedeemed}
+}
+
 type storeDayKey struct{ store, day string }
 
-type storeDay struct{ checkouts, sales, discount, points int64 }
+// storeDay is a store's checkouts on a day, and what its offers did.
+type storeDay struct {
+	checkouts, sales, discount, points int64
+	offers                             offerDay
+}
+
+type offerStoreKey struct{ offer, store string }
 
 type segmentDayKey struct{ segment, day string }
 
@@ -123,61 +147,91 @@ func rollsUp(kind protocol.EventKind) bool {
 	return kind == protocol.EventCheckout || kind == protocol.EventRedemption || kind == protocol.EventImpression
 }
 
+// offerSums are the columns of what an offer did, in offerDay.sums order.
+var offerSums = []string{"redemptions", "discount", "points", "impressions", "suggested", "shown_checkouts",
+	"shown_redeemed", "suggested_checkouts", "suggested_redeemed"}
+
+// sumColumns are the columns named prefix+name for each of names.
+func sumColumns(prefix string, names []string) []column {
+	cols := make([]column, len(names))
+	for i, n := range names {
+		cols[i] = column{prefix + n, bigint}
+	}
+	return cols
+}
+
+// addUp is an ON CONFLICT clause that adds the new row's columns to the
+// table's (set, with add false).
+func addUp(table, key string, cols []column, add bool) string {
+	sets := make([]string, len(cols))
+	for i, c := range cols {
+		if add {
+			sets[i] = fmt.Sprintf("%s = %s.%s + excluded.%s", c.name, table, c.name, c.name)
+		} else {
+			sets[i] = fmt.Sprintf("%s = excluded.%s", c.name, c.name)
+		}
+	}
+	return fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, strings.Join(sets, ", "))
+}
+
 var (
-	addOfferDays = &insert{
-		table: "offer_days",
-		cols: []column{{"offer", text}, {"store", text}, {"day", text}, {"redemptions", bigint}, {"discount", bigint},
-			{"points", bigint}, {"impressions", bigint}, {"suggested", bigint}, {"shown_checkouts", bigint},
-			{"shown_redeemed", bigint}, {"suggested_checkouts", bigint}, {"suggested_redeemed", bigint}},
-		onConflict: `ON CONFLICT (offer, store, day) DO UPDATE SET
-			redemptions = offer_days.redemptions + excluded.redemptions,
-			discount = offer_days.discount + excluded.discount,
-			points = offer_days.points + excluded.points,
-			impressions = offer_days.impressions + excluded.impressions,
-			suggested = offer_days.suggested + excluded.suggested,
-			shown_checkouts = offer_days.shown_checkouts + excluded.shown_checkouts,
-			shown_redeemed = offer_days.shown_redeemed + excluded.shown_redeemed,
-			suggested_checkouts = offer_days.suggested_checkouts + excluded.suggested_checkouts,
-			suggested_redeemed = offer_days.suggested_redeemed + excluded.suggested_redeemed`,
-	}
-	addStoreDays = &insert{
-		table: "store_days",
-		cols: []column{{"store", text}, {"day", text}, {"checkouts", bigint}, {"sales", bigint}, {"discount", bigint},
-			{"points", bigint}},
-		onConflict: `ON CONFLICT (store, day) DO UPDATE SET
-			checkouts = store_days.checkouts + excluded.checkouts,
-			sales = store_days.sales + excluded.sales,
-			discount = store_days.discount + excluded.discount,
-			points = store_days.points + excluded.points`,
-	}
-	addSegmentDays = &insert{
-		table: "segment_days",
-		cols:  []column{{"segment", text}, {"day", text}, {"redemptions", bigint}, {"discount", bigint}, {"points", bigint}},
-		onConflict: `ON CONFLICT (segment, day) DO UPDATE SET
-			redemptions = segment_days.redemptions + excluded.redemptions,
-			discount = segment_days.discount + excluded.discount,
-			points = segment_days.points + excluded.points`,
-	}
+	offerDayCols  = sumColumns("", offerSums)
+	storeDayCols  = append([]column{{"checkouts", bigint}, {"sales", bigint}, {"discount", bigint}, {"points", bigint}}, sumColumns("offer_", offerSums)...)
+	offerStoreCol = []column{{"redemptions", bigint}, {"discount", bigint}, {"points", bigint}}
+	segmentCols   = []column{{"redemptions", bigint}, {"discount", bigint}, {"points", bigint}}
+
+	addOfferDays = &insert{table: "offer_days",
+		cols:       append([]column{{"offer", text}, {"store", text}, {"day", text}}, offerDayCols...),
+		onConflict: addUp("offer_days", "offer, store, day", offerDayCols, true)}
+	addOfferChainDays = &insert{table: "offer_chain_days",
+		cols:       append([]column{{"offer", text}, {"day", text}}, offerDayCols...),
+		onConflict: addUp("offer_chain_days", "offer, day", offerDayCols, true)}
+	addStoreDays = &insert{table: "store_days",
+		cols:       append([]column{{"store", text}, {"day", text}}, storeDayCols...),
+		onConflict: addUp("store_days", "store, day", storeDayCols, true)}
+	addOfferStores = &insert{table: "offer_stores",
+		cols:       append([]column{{"offer", text}, {"store", text}}, offerStoreCol...),
+		onConflict: addUp("offer_stores", "offer, store", offerStoreCol, true)}
+	addSegmentDays = &insert{table: "segment_days",
+		cols:       append([]column{{"segment", text}, {"day", text}}, segmentCols...),
+		onConflict: addUp("segment_days", "segment, day", segmentCols, true)}
 )
 
-// writes returns the upserts of the rollups, each table's rows in key order.
+// writes returns the upserts of the rollups, each table's rows in key
+// order: offer_days, and what it sums to per offer and day, per store and
+// day, and per offer and store.
 func (r *rollups) writes() []write {
+	chain := map[offerDayKey]*offerDay{}
+	offerStores := map[offerStoreKey]*offerDay{}
+	for k, o := range r.offers {
+		entry(chain, offerDayKey{offer: k.offer, day: k.day}).plus(o)
+		entry(offerStores, offerStoreKey{k.offer, k.store}).plus(o)
+		entry(r.stores, storeDayKey{k.store, k.day}).offers.plus(o)
+	}
 	var out []write
 	add := func(ins *insert, rows [][]any) {
 		if len(rows) > 0 {
 			out = append(out, write{ins, rows})
 		}
 	}
-	add(addOfferDays, rowsOf(r.offers, func(a, b offerDayKey) int {
+	byOfferStoreDay := func(a, b offerDayKey) int {
 		return cmp.Or(strings.Compare(a.offer, b.offer), strings.Compare(a.store, b.store), strings.Compare(a.day, b.day))
-	}, func(k offerDayKey, o *offerDay) []any {
-		return []any{k.offer, k.store, k.day, o.redemptions, o.discount, o.points, o.impressions, o.suggested,
-			o.shownCheckouts, o.shownRedeemed, o.suggestedCheckouts, o.suggestedRedeemed}
+	}
+	add(addOfferDays, rowsOf(r.offers, byOfferStoreDay, func(k offerDayKey, o *offerDay) []any {
+		return append([]any{k.offer, k.store, k.day}, o.sums()...)
+	}))
+	add(addOfferChainDays, rowsOf(chain, byOfferStoreDay, func(k offerDayKey, o *offerDay) []any {
+		return append([]any{k.offer, k.day}, o.sums()...)
 	}))
 	add(addStoreDays, rowsOf(r.stores, func(a, b storeDayKey) int {
 		return cmp.Or(strings.Compare(a.store, b.store), strings.Compare(a.day, b.day))
 	}, func(k storeDayKey, s *storeDay) []any {
-		return []any{k.store, k.day, s.checkouts, s.sales, s.discount, s.points}
+		return append([]any{k.store, k.day, s.checkouts, s.sales, s.discount, s.points}, s.offers.sums()...)
+	}))
+	add(addOfferStores, rowsOf(offerStores, func(a, b offerStoreKey) int {
+		return cmp.Or(strings.Compare(a.offer, b.offer), strings.Compare(a.store, b.store))
+	}, func(k offerStoreKey, o *offerDay) []any {
+		return []any{k.offer, k.store, o.redemptions, o.discount, o.points}
 	}))
 	add(addSegmentDays, rowsOf(r.segments, func(a, b segmentDayKey) int {
 		return cmp.Or(strings.Compare(a.segment, b.segment), strings.Compare(a.day, b.day))
@@ -331,5 +385,77 @@ func rollUpHistory(ctx context.Context, t tx) error {
 	if err != nil {
 		return err
 	}
-	return t.insert(ctx, r.writes())
+	// The tables of this version of the schema only: the coarser rollups
+	// come after it (rollUpCoarser).
+	v7Stores := &insert{table: "store_days", cols: append([]column{{"store", text}, {"day", text}}, storeDayCols[:4]...),
+		onConflict: addUp("store_days", "store, day", storeDayCols[:4], true)}
+	var writes []write
+	for _, w := range r.writes() {
+		switch w.ins {
+		case addOfferDays, addSegmentDays:
+			writes = append(writes, w)
+		case addStoreDays:
+			for i, row := range w.rows {
+				w.rows[i] = row[:6]
+			}
+			writes = append(writes, write{v7Stores, w.rows})
+		}
+	}
+	return t.insert(ctx, writes)
+}
+
+// rollUpCoarser fills offer_chain_days, offer_stores and the offer sums of
+// store_days from offer_days: what they hold of the events stored before
+// them.
+func rollUpCoarser(ctx context.Context, t tx) error {
+	sums := sumsOf("", offerSums)
+	names := strings.Join(offerSums, ", ")
+	err := t.exec(ctx, `INSERT INTO offer_chain_days (offer, day, `+names+`)
+		SELECT offer, day, `+sums+` FROM offer_days GROUP BY offer, day`)
+	if err != nil {
+		return err
+	}
+	err = t.exec(ctx, `INSERT INTO offer_stores (offer, store, redemptions, discount, points)
+		SELECT offer, store, CAST(sum(redemptions) AS BIGINT), CAST(sum(discount) AS BIGINT), CAST(sum(points) AS BIGINT)
+		FROM offer_days GROUP BY offer, store`)
+	if err != nil {
+		return err
+	}
+	days := map[storeDayKey]*offerDay{}
+	rs, err := t.query(ctx, `SELECT store, day, `+sumsOf("", offerSums)+` FROM offer_days GROUP BY store, day`)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var k storeDayKey
+		var o offerDay
+		if err := rs.Scan(&k.store, &k.day, &o.redemptions, &o.discount, &o.points, &o.impressions, &o.suggested,
+			&o.shownCheckouts, &o.shownRedeemed, &o.suggestedCheckouts, &o.suggestedRedeemed); err != nil {
+			return err
+		}
+		days[k] = &o
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	cols := sumColumns("offer_", offerSums)
+	set := &insert{table: "store_days", cols: append([]column{{"store", text}, {"day", text}}, cols...),
+		onConflict: addUp("store_days", "store, day", cols, false)}
+	rows := rowsOf(days, func(a, b storeDayKey) int {
+		return cmp.Or(strings.Compare(a.store, b.store), strings.Compare(a.day, b.day))
+	}, func(k storeDayKey, o *offerDay) []any { return append([]any{k.store, k.day}, o.sums()...) })
+	if len(rows) == 0 {
+		return nil
+	}
+	return t.insert(ctx, []write{{set, rows}})
+}
+
+// sumsOf is "CAST(sum(prefix+c) AS BIGINT), ..." for each column.
+func sumsOf(prefix string, names []string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("CAST(sum(%s%s) AS BIGINT)", prefix, n)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -297,7 +297,52 @@ CREATE TABLE budget_alerts (
 );
 CREATE INDEX budget_alerts_at ON budget_alerts (at_us);
 CREATE INDEX budget_alerts_pending ON budget_alerts (delivered_us, claimed_us);
-`, rollUpHistory}}
+`, rollUpHistory}, {8, "coarser rollups: per offer and day over every store, per store and day, per offer and store", `
+-- What offer_days sums to over every store: chain-wide reports read it.
+CREATE TABLE offer_chain_days (
+	offer               TEXT NOT NULL,
+	day                 TEXT NOT NULL,
+	redemptions         BIGINT NOT NULL DEFAULT 0,
+	discount            BIGINT NOT NULL DEFAULT 0,
+	points              BIGINT NOT NULL DEFAULT 0,
+	impressions         BIGINT NOT NULL DEFAULT 0,
+	suggested           BIGINT NOT NULL DEFAULT 0,
+	shown_checkouts     BIGINT NOT NULL DEFAULT 0,
+	shown_redeemed      BIGINT NOT NULL DEFAULT 0,
+	suggested_checkouts BIGINT NOT NULL DEFAULT 0,
+	suggested_redeemed  BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (offer, day)
+);
+CREATE INDEX offer_chain_days_day ON offer_chain_days (day);
+
+-- What offer_days sums to over every offer, beside each store's checkouts.
+ALTER TABLE store_days ADD COLUMN offer_redemptions BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_discount BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_points BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_impressions BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_suggested BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_shown_checkouts BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_shown_redeemed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_suggested_checkouts BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE store_days ADD COLUMN offer_suggested_redeemed BIGINT NOT NULL DEFAULT 0;
+
+-- Each offer's redemptions at each store, all time: what its budget there
+-- has given.
+CREATE TABLE offer_stores (
+	offer       TEXT NOT NULL,
+	store       TEXT NOT NULL,
+	redemptions BIGINT NOT NULL DEFAULT 0,
+	discount    BIGINT NOT NULL DEFAULT 0,
+	points      BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (offer, store)
+);
+
+-- A store's offers over a period.
+CREATE INDEX offer_days_store_day ON offer_days (store, day);
+
+-- The checkouts with a decision, which HQ learns and measures uplift from.
+CREATE INDEX checkouts_decisions ON checkouts (at_us, id) WHERE decision_policy <> '';
+`, rollUpCoarser}}
 
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    BIGINT PRIMARY KEY,

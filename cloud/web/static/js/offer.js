@@ -65,8 +65,8 @@ async function loadNumbers() {
   const [daysReport, storesNow, storesEver] = await Promise.all([
     api(`reports/days?from=${from}&to=${to}&offer=${encodeURIComponent(id)}`),
     api(`reports/stores?from=${from}&to=${to}&offer=${encodeURIComponent(id)}`),
-    // All time, every store's days included, as budgets count.
-    api(`reports/stores?from=0001-01-01&to=9999-12-31&offer=${encodeURIComponent(id)}`),
+    // All time, as budgets count.
+    api(`offers/${encodeURIComponent(id)}/stores`),
   ]);
   if (mine !== loads) return;
   perDay = daysReport.data.items;
