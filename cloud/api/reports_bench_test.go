@@ -871,8 +871,8 @@ func benchCalls(b *testing.B, ctx context.Context, db *store.DB) []benchCall {
 		{"offer/stores-90d", "/api/v1/reports/stores?" + offer(span(89))},
 		{"offer/days-365d", "/api/v1/reports/days?" + offer(span(364))},
 		{"offer/stores-365d", "/api/v1/reports/stores?" + offer(span(364))},
-		{"offer/stores-all-time", "/api/v1/reports/stores?from=0001-01-01&to=9999-12-31&offer=offer-01"},
-		{"offer/stores-all-time-rare", "/api/v1/reports/stores?from=0001-01-01&to=9999-12-31&offer=offer-60"},
+		{"offer/stores-all-time", "/api/v1/offers/offer-01/stores"},
+		{"offer/stores-all-time-rare", "/api/v1/offers/offer-60/stores"},
 		// Editor (editor.js): what it reads besides the offer.
 		{"editor/form", "/api/v1/offers/offer-01/form"},
 		{"editor/segments", "/api/v1/segments"},
