@@ -36,6 +36,8 @@ version: 1
 data_dir: $dir/cloud
 http: {listen: "$hq_http"}
 nats: {listen: "$hq_nats"}
+currency: JPY
+timezone: Asia/Tokyo
 YAML
 bin/posoffer-cloud run --config "$dir/cloud.yaml" 2> "$dir/cloud.log" &
 pids+=($!)

@@ -34,7 +34,7 @@ function row(s, d) {
     el("td", {}, pill(s.online ? "online" : "offline")),
     el("td", { title: s.last_seen ? when(s.last_seen) : "", text: s.last_seen ? ago(s.last_seen) : "never" }),
     el("td", { class: "mono", text: s.agent || "–" }),
-    el("td", { class: "num", text: s.catalog ? num(s.catalog) : "–" }),
+    el("td", { class: "num mono", title: "The catalog revision it serves", text: s.catalog ? String(s.catalog) : "–" }),
     el("td", { class: "num outbox" + (behind ? " bad" : ""), text: num(s.outbox_depth) }),
     el("td", { class: "num" + (behind ? " bad" : ""), text: duration(s.outbox_oldest_ms) }),
     el("td", { class: "num", text: num(s.dropped_impressions) }),
