@@ -63,9 +63,8 @@ func (db *DB) BudgetUse(ctx context.Context, offers []string) (map[string]map[st
 		return out, nil
 	}
 	args := make([]any, len(offers))
-	marks := make([]string, len(offers))
 	for i, o := range offers {
-		args[i], marks[i] = o, fmt.Sprintf("$%d", i+1)
+		args[i] = o
 	}
 	err := db.each(ctx, func(r rows) error {
 		var offer, store string
@@ -78,7 +77,7 @@ func (db *DB) BudgetUse(ctx context.Context, offers []string) (map[string]map[st
 		}
 		out[offer][store] = discount
 		return nil
-	}, `SELECT offer, store, discount FROM offer_stores WHERE offer IN (`+strings.Join(marks, ", ")+`)`, args...)
+	}, `SELECT offer, store, discount FROM offer_stores WHERE offer IN (`+placeholders(len(offers))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("budget use: %w", err)
 	}
@@ -163,22 +162,14 @@ func (db *DB) ClaimBudgetAlerts(ctx context.Context, now time.Time, lease time.D
 	var out []BudgetAlert
 	err := db.be.write(ctx, func(t tx) error {
 		out = out[:0]
-		r, err := t.query(ctx, `UPDATE budget_alerts SET claimed_us = $1, attempts = attempts + 1
+		return eachRow(ctx, t.query, func(r rows) error {
+			a, err := scanAlert(r)
+			out = append(out, a)
+			return err
+		}, `UPDATE budget_alerts SET claimed_us = $1, attempts = attempts + 1
 			WHERE delivered_us = 0 AND claimed_us < $2 AND id IN (SELECT id FROM budget_alerts
 				WHERE delivered_us = 0 AND claimed_us < $2 ORDER BY at_us, id LIMIT $3)
 			RETURNING `+alertCols, now.UnixMicro(), now.Add(-lease).UnixMicro(), int64(limit))
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		for r.Next() {
-			a, err := scanAlert(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return r.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim budget alerts: %w", err)

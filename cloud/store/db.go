@@ -91,7 +91,14 @@ type rows interface {
 
 // each runs a read and calls fn for each row.
 func (db *DB) each(ctx context.Context, fn func(r rows) error, sql string, args ...any) error {
-	r, err := db.be.query(ctx, sql, args...)
+	return eachRow(ctx, db.be.query, fn, sql, args...)
+}
+
+// eachRow runs a query with query (a backend's, or a transaction's) and
+// calls fn for each row.
+func eachRow(ctx context.Context, query func(context.Context, string, ...any) (rows, error), fn func(r rows) error,
+	sql string, args ...any) error {
+	r, err := query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
@@ -102,6 +109,15 @@ func (db *DB) each(ctx context.Context, fn func(r rows) error, sql string, args 
 		}
 	}
 	return r.Err()
+}
+
+// placeholders is "$1, $2, ..., $n".
+func placeholders(n int) string {
+	marks := make([]string, n)
+	for i := range marks {
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return strings.Join(marks, ", ")
 }
 
 // column is a column that an insert writes.

@@ -292,24 +292,18 @@ func storeZones(ctx context.Context, t tx, fresh []*protocol.Event) (zones, erro
 	if len(stores) == 0 {
 		return z, nil
 	}
-	marks := make([]string, len(stores))
-	for i := range stores {
-		marks[i] = fmt.Sprintf("$%d", i+1)
-	}
-	r, err := t.query(ctx, "SELECT store, zone FROM stores WHERE zone <> '' AND store IN ("+
-		strings.Join(marks, ", ")+")", stores...)
+	err := eachRow(ctx, t.query, func(r rows) error {
+		var store, name string
+		if err := r.Scan(&store, &name); err != nil {
+			return err
+		}
+		z[store] = LoadZone(name)
+		return nil
+	}, "SELECT store, zone FROM stores WHERE zone <> '' AND store IN ("+placeholders(len(stores))+")", stores...)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	for r.Next() {
-		var store, name string
-		if err := r.Scan(&store, &name); err != nil {
-			return nil, err
-		}
-		z[store] = LoadZone(name)
-	}
-	return z, r.Err()
+	return z, nil
 }
 
 // rollUpHistory fills the rollups from the redemptions and checkouts
@@ -320,19 +314,7 @@ func rollUpHistory(ctx context.Context, t tx) error {
 	const dayUS = int64(24 * time.Hour / time.Microsecond)
 	date := func(n int64) string { return time.UnixMicro(n * dayUS).UTC().Format(time.DateOnly) }
 	r := newRollups()
-	scan := func(q string, fn func(r rows) error) error {
-		rs, err := t.query(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer rs.Close()
-		for rs.Next() {
-			if err := fn(rs); err != nil {
-				return err
-			}
-		}
-		return rs.Err()
-	}
+	scan := func(q string, fn func(r rows) error) error { return eachRow(ctx, t.query, fn, q) }
 	err := scan(`SELECT offer, store, at_us / 86400000000, count(*), CAST(sum(discount) AS BIGINT),
 			CAST(sum(points) AS BIGINT)
 		FROM redemptions GROUP BY offer, store, at_us / 86400000000`, func(rs rows) error {
@@ -422,12 +404,7 @@ func rollUpCoarser(ctx context.Context, t tx) error {
 		return err
 	}
 	days := map[storeDayKey]*offerDay{}
-	rs, err := t.query(ctx, `SELECT store, day, `+sumsOf("", offerSums)+` FROM offer_days GROUP BY store, day`)
-	if err != nil {
-		return err
-	}
-	defer rs.Close()
-	for rs.Next() {
+	err = eachRow(ctx, t.query, func(rs rows) error {
 		var k storeDayKey
 		var o offerDay
 		if err := rs.Scan(&k.store, &k.day, &o.redemptions, &o.discount, &o.points, &o.impressions, &o.suggested,
@@ -435,8 +412,9 @@ func rollUpCoarser(ctx context.Context, t tx) error {
 			return err
 		}
 		days[k] = &o
-	}
-	if err := rs.Err(); err != nil {
+		return nil
+	}, `SELECT store, day, `+sums+` FROM offer_days GROUP BY store, day`)
+	if err != nil {
 		return err
 	}
 	cols := sumColumns("offer_", offerSums)

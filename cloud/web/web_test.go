@@ -110,6 +110,12 @@ func TestLogin(t *testing.T) {
 	if r := e.do("GET", "/stores", "", nil); r.Header.Get("Location") != "/login?next=%2Fstores" {
 		t.Errorf("GET /stores without a token goes to %q, want back to /stores after login", r.Header.Get("Location"))
 	}
+	for _, path := range []string{"/offers/coffee", "/reports", "/calendar"} {
+		if r := e.do("GET", path, "", nil); r.StatusCode != http.StatusSeeOther ||
+			r.Header.Get("Location") != "/login?next="+url.QueryEscape(path) {
+			t.Errorf("GET %s without a token: %d to %q, want the login page", path, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
 	r := e.do("GET", "/login?next=/stores", "", nil)
 	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, `id="token"`) ||
 		!strings.Contains(r.body, `name="next" value="/stores"`) || strings.Contains(r.body, `id="logout"`) {

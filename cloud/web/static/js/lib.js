@@ -91,11 +91,6 @@ export function money(minor) {
   return f.format(minor / 10 ** minorUnit);
 }
 
-/** Points: "5 pts", or "–" for none. */
-export function points(n) {
-  return Number.isFinite(n) && n !== 0 ? integer.format(n) + " pts" : "–";
-}
-
 /**
  * A date and time to the second in a zone (HQ's by default), which it
  * names: "3 Dec 2026, 09:14:03 GMT+9".
@@ -113,7 +108,7 @@ export function clock(iso, zone = tenant().zone) {
 }
 
 /** zone when the browser knows it, else UTC. */
-export function knownZone(zone) {
+function knownZone(zone) {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone });
     return zone;
@@ -130,7 +125,7 @@ function wall(date, zone) {
 }
 
 /** The offset of a zone from UTC at a moment, in minutes: 540 for Asia/Tokyo. */
-export function zoneOffset(date, zone) {
+function zoneOffset(date, zone) {
   const w = wall(date, zone);
   const local = Date.UTC(+w.year, +w.month - 1, +w.day, +w.hour, +w.minute, +w.second);
   return Math.round((local - Math.floor(date.getTime() / 1000) * 1000) / 60000);
